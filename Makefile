@@ -1,0 +1,23 @@
+.DEFAULT_GOAL := help
+GO ?= go
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## run the worker on embedded defaults (in-memory Redis, SQLite, console mail)
+	$(GO) run ./cmd/worker
+
+test: ## run every test with -race against real Redis and PostgreSQL (found or started)
+	./scripts/test.sh
+
+test-short: ## same, without the race detector
+	./scripts/test.sh ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+build: ## build bin/worker and bin/enqueue
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: help run test test-short lint build

@@ -1,0 +1,126 @@
+package breaker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Breaker reads and writes the daily breaker counters in Redis. It holds no
+// mutable state, so one Breaker is safe for concurrent use by many workers.
+type Breaker struct {
+	rdb       redis.Cmdable
+	now       func() time.Time
+	threshold int64
+}
+
+// Options configures a Breaker. The zero value gives production behaviour.
+type Options struct {
+	// Now is the clock used to pick the UTC day; nil means time.Now. Tests
+	// inject a fixed clock to exercise day boundaries.
+	Now func() time.Time
+	// TimeoutThreshold is BROKEN_TIMEOUT_THRESHOLD, the number of timeouts
+	// in one UTC day that marks an app broken; 0 (or less) means
+	// DefaultTimeoutThreshold.
+	TimeoutThreshold int64
+}
+
+// New returns a Breaker that keeps its counters in rdb, configured by opts.
+func New(rdb redis.Cmdable, opts Options) *Breaker {
+	b := &Breaker{rdb: rdb, now: opts.Now, threshold: opts.TimeoutThreshold}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.threshold <= 0 {
+		b.threshold = DefaultTimeoutThreshold
+	}
+	return b
+}
+
+// Now returns the breaker's clock time, so callers that log or store the
+// moment of a breaker decision use the same (possibly injected) clock.
+func (b *Breaker) Now() time.Time {
+	return b.now()
+}
+
+// Record queues HINCRBY <field> 1 and EXPIRE 691200 on today's key of
+// appID/orgID onto pipe, without executing it, so the caller sends the
+// counter update in the same round trip as its request-log writes. o == None
+// (or any unknown Outcome) queues nothing. Whether the app is counted at all
+// is the caller's decision (see Counts).
+func (b *Breaker) Record(pipe redis.Pipeliner, appID, orgID int64, o Outcome) {
+	field := o.field()
+	if field == "" {
+		return
+	}
+	// The commands run when the caller executes the pipe; that Exec's
+	// context governs the round trip, so a background context is enough here.
+	ctx := context.Background()
+	key := Key(appID, orgID, b.now())
+	pipe.HIncrBy(ctx, key, field, 1)
+	pipe.Expire(ctx, key, keyTTL)
+}
+
+// Broken reports whether appID/orgID is broken by the rules of IsBroken. It
+// reads the 7 days today … today−6 in one pipelined round trip (one HMGET of
+// the three counters per day); missing keys and fields count as zero.
+func (b *Breaker) Broken(ctx context.Context, appID, orgID int64) (bool, error) {
+	keys := dayKeys(appID, orgID, b.now(), windowDays)
+	cmds := make([]*redis.SliceCmd, len(keys))
+	pipe := b.rdb.Pipeline()
+	for i, key := range keys {
+		cmds[i] = pipe.HMGet(ctx, key, fieldSuccess, fieldError, fieldTimeout)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("read breaker days for app %d: %w", appID, err)
+	}
+	days := make([]Day, len(keys))
+	for i, cmd := range cmds {
+		d, err := parseDay(cmd.Val())
+		if err != nil {
+			return false, fmt.Errorf("read breaker days for app %d: key %s: %w", appID, keys[i], err)
+		}
+		days[i] = d
+	}
+	return IsBroken(days, b.threshold), nil
+}
+
+// Clear deletes the 30 daily keys of appID/orgID, today … today−29, in one
+// DEL command, so an app that was disabled and later re-enabled is not found
+// broken again by its old history.
+func (b *Breaker) Clear(ctx context.Context, appID, orgID int64) error {
+	keys := dayKeys(appID, orgID, b.now(), clearDays)
+	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("clear breaker days for app %d: %w", appID, err)
+	}
+	return nil
+}
+
+// parseDay turns the reply of HMGET success_count error_count timeout_count
+// into a Day; nil entries (missing key or field) are zero.
+func parseDay(vals []any) (Day, error) {
+	var n [3]int64
+	if len(vals) != len(n) {
+		return Day{}, fmt.Errorf("HMGET returned %d values, want %d", len(vals), len(n))
+	}
+	names := [3]string{fieldSuccess, fieldError, fieldTimeout}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil:
+		case string:
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Day{}, fmt.Errorf("field %s: %w", names[i], err)
+			}
+			n[i] = x
+		case int64:
+			n[i] = v
+		default:
+			return Day{}, fmt.Errorf("field %s: unexpected reply type %T", names[i], v)
+		}
+	}
+	return Day{Success: n[0], Error: n[1], Timeout: n[2]}, nil
+}

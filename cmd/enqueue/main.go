@@ -1,0 +1,226 @@
+// Command enqueue puts resource-change tasks on hookworker's queue:
+// `enqueue resource-change` for one, `enqueue bulk` for newline-delimited
+// JSON payloads on stdin.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/tasks"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "enqueue:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  enqueue resource-change --installation-id ID --event EVENT [--data JSON|@FILE|-] [--project-id N]
+                          enqueue one task and print its id
+  enqueue bulk [--workers N] read one JSON payload per line from stdin and enqueue them all
+Redis comes from REDIS_URL, else the worker's embedded Redis at EMBEDDED_REDIS_ADDR.
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("a command is required\n" + usage)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "resource-change":
+		return resourceChange(cfg, args[1:], stdin, stdout)
+	case "bulk":
+		return bulk(cfg, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+// connect returns a Redis client for REDIS_URL, or for the embedded Redis of
+// a running worker, after checking that it answers.
+func connect(cfg config.Config, poolSize int) (*redis.Client, error) {
+	raw := cfg.RedisURL
+	if raw == "" {
+		raw = "redis://" + cfg.EmbeddedRedisAddr + "/0"
+	}
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %v", err)
+	}
+	opt.PoolSize = poolSize
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		hint := ""
+		if cfg.RedisURL == "" {
+			hint = " (REDIS_URL is unset: is `worker` running with its embedded Redis?)"
+		}
+		return nil, fmt.Errorf("redis at %s does not answer%s: %v", opt.Addr, hint, err)
+	}
+	return rdb, nil
+}
+
+func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("resource-change", flag.ContinueOnError)
+	installationID := fs.Int64("installation-id", 0, "installation to deliver to (required)")
+	ev := fs.String("event", "", "event, e.g. issue.created (required)")
+	data := fs.String("data", "", "resource data: JSON, @FILE, or - for stdin (default {})")
+	projectID := fs.Int64("project-id", 0, "project the change belongs to")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p := tasks.ResourceChange{InstallationID: *installationID, Event: *ev}
+	raw, err := readData(*data, stdin)
+	if err != nil {
+		return err
+	}
+	p.Data = raw
+	if *projectID != 0 {
+		p.ProjectID = projectID
+	}
+	task, err := tasks.NewResourceChangeTask(p)
+	if err != nil {
+		return err
+	}
+	rdb, err := connect(cfg, 2)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+	info, err := client.Enqueue(task)
+	if err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	fmt.Fprintln(stdout, info.ID)
+	return nil
+}
+
+// readData returns the --data value: inline JSON, @FILE or - (stdin).
+func readData(v string, stdin io.Reader) (json.RawMessage, error) {
+	var b []byte
+	var err error
+	switch {
+	case v == "":
+		return nil, nil
+	case v == "-":
+		b, err = io.ReadAll(stdin)
+	case strings.HasPrefix(v, "@"):
+		b, err = os.ReadFile(v[1:])
+	default:
+		b = []byte(v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--data: %w", err)
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("--data: not valid JSON")
+	}
+	return json.RawMessage(b), nil
+}
+
+// bulk enqueues every valid line of stdin with several concurrent
+// enqueuers sharing one pooled client; bad lines are reported by number and
+// skipped.
+func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bulk", flag.ContinueOnError)
+	workers := fs.Int("workers", 32, "concurrent enqueuers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *workers < 1 {
+		return errors.New("--workers must be at least 1")
+	}
+	rdb, err := connect(cfg, *workers+4)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	client := asynq.NewClientFromRedisClient(rdb)
+
+	type line struct {
+		n    int
+		task *asynq.Task
+	}
+	lines := make(chan line, 4*(*workers))
+	var ok, failed atomic.Int64
+	var mu sync.Mutex // serialises reports on stderr
+	report := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, format+"\n", a...)
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range lines {
+				if _, err := client.Enqueue(l.task); err != nil {
+					failed.Add(1)
+					report("line %d: enqueue: %v", l.n, err)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), cfg.MaxPayloadBytes+1)
+	n, bad := 0, 0
+	for sc.Scan() {
+		n++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		p, err := tasks.DecodeResourceChange([]byte(text), cfg.MaxPayloadBytes)
+		if err == nil {
+			var task *asynq.Task
+			if task, err = tasks.NewResourceChangeTask(p); err == nil {
+				lines <- line{n: n, task: task}
+				continue
+			}
+		}
+		bad++
+		report("line %d: %v", n, err)
+	}
+	close(lines)
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read stdin after line %d: %w", n, err)
+	}
+	rate := float64(ok.Load()) / elapsed.Seconds()
+	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s); %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate, bad, failed.Load())
+	if bad > 0 || failed.Load() > 0 {
+		return fmt.Errorf("%d of %d lines not enqueued", bad+int(failed.Load()), n)
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+// Package config loads hookworker's settings from the environment once, at
+// start, with documented defaults and validation. A bad value stops the
+// program with one line naming the variable.
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of hookworker. Each field names its variable and
+// default.
+type Config struct {
+	// RedisURL is REDIS_URL: redis://[:pass@]host:port/db or rediss://.
+	// Empty means the embedded Redis. Defaults to empty.
+	RedisURL string
+	// EmbeddedRedisAddr is EMBEDDED_REDIS_ADDR, where `worker` listens with
+	// its embedded Redis when RedisURL is empty. Defaults to 127.0.0.1:6379.
+	EmbeddedRedisAddr string
+	// DatabaseURL is DATABASE_URL: postgres://… Empty means the embedded
+	// SQLite file hookworker.db. Defaults to empty.
+	DatabaseURL string
+	// SMTPURL is SMTP_URL: smtp://[user:pass@]host:port or smtps://. Empty
+	// means e-mails are logged, not sent. Defaults to empty.
+	SMTPURL string
+	// MailFrom is MAIL_FROM, the sender address. Defaults to hookworker@localhost.
+	MailFrom string
+	// BaseURL is BASE_URL, the prefix of links in e-mails. Defaults to
+	// http://localhost:9000.
+	BaseURL string
+	// HTTPAddr is HTTP_ADDR, the operator HTTP server's address; "off"
+	// disables it. Defaults to 127.0.0.1:8080.
+	HTTPAddr string
+	// OpsBasicAuth is OPS_BASIC_AUTH, user:pass protecting /monitoring/ and
+	// /metrics. Defaults to empty (open).
+	OpsBasicAuth string
+	// OpsReadOnly is OPS_READ_ONLY: mount the queue UI read-only. Defaults to false.
+	OpsReadOnly bool
+	// WorkerConcurrency is WORKER_CONCURRENCY, asynq's concurrency. The work
+	// is I/O-bound, so it is high. Defaults to 100.
+	WorkerConcurrency int
+	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.
+	WebhookTimeout time.Duration
+	// WebhookMaxRetries is WEBHOOK_MAX_RETRIES: retries after the first
+	// attempt. Defaults to 3.
+	WebhookMaxRetries int
+	// WebhookRetryDelay is WEBHOOK_RETRY_DELAY, the delay before a retry
+	// (±10 % jitter). Defaults to 5m.
+	WebhookRetryDelay time.Duration
+	// WebhookAllowPrivate is WEBHOOK_ALLOW_PRIVATE: allow every non-global
+	// destination (local development only). Defaults to false.
+	WebhookAllowPrivate bool
+	// WebhookAllowedNetworks is WEBHOOK_ALLOWED_NETWORKS, a comma-separated
+	// CIDR list of destinations allowed although non-global. Defaults to empty.
+	WebhookAllowedNetworks []netip.Prefix
+	// BrokenTimeoutThreshold is BROKEN_TIMEOUT_THRESHOLD: timeouts in one UTC
+	// day that make an internal integration broken. Defaults to 1000.
+	BrokenTimeoutThreshold int64
+	// MailMaxRetries is MAIL_MAX_RETRIES. Defaults to 5.
+	MailMaxRetries int
+	// MailRetryDelay is MAIL_RETRY_DELAY, the first e-mail retry delay,
+	// doubled per retry. Defaults to 30s.
+	MailRetryDelay time.Duration
+	// LogFormat is LOG_FORMAT: json or console. Defaults to json.
+	LogFormat string
+	// LogLevel is LOG_LEVEL: debug, info, warn or error. Defaults to info.
+	LogLevel string
+	// ShutdownTimeout is SHUTDOWN_TIMEOUT: how long in-flight tasks may run
+	// after SIGTERM before they go back to the queue. Defaults to 8s.
+	ShutdownTimeout time.Duration
+	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often an idle worker
+	// polls its queues. Defaults to 50ms.
+	TaskCheckInterval time.Duration
+	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
+	// retries and scheduled tasks move to pending. Defaults to 1s.
+	DelayedTaskCheckInterval time.Duration
+	// MaxPayloadBytes is MAX_PAYLOAD_BYTES, the largest task payload
+	// accepted. Defaults to 1048576 (1 MiB).
+	MaxPayloadBytes int
+	// AppConcurrency is APP_CONCURRENCY: deliveries one app may have in
+	// flight in this process; 0 means no limit. Defaults to 0.
+	AppConcurrency int
+	// CacheTTL is CACHE_TTL: how long an installation's delivery target is
+	// cached; 0 disables the cache. Defaults to 0.
+	CacheTTL time.Duration
+}
+
+// Defaults returns the configuration with every default applied.
+func Defaults() Config {
+	return Config{
+		EmbeddedRedisAddr:        "127.0.0.1:6379",
+		MailFrom:                 "hookworker@localhost",
+		BaseURL:                  "http://localhost:9000",
+		HTTPAddr:                 "127.0.0.1:8080",
+		WorkerConcurrency:        100,
+		WebhookTimeout:           time.Second,
+		WebhookMaxRetries:        3,
+		WebhookRetryDelay:        5 * time.Minute,
+		BrokenTimeoutThreshold:   1000,
+		MailMaxRetries:           5,
+		MailRetryDelay:           30 * time.Second,
+		LogFormat:                "json",
+		LogLevel:                 "info",
+		ShutdownTimeout:          8 * time.Second,
+		TaskCheckInterval:        50 * time.Millisecond,
+		DelayedTaskCheckInterval: time.Second,
+		MaxPayloadBytes:          1 << 20,
+	}
+}
+
+// Load reads the configuration through getenv (os.Getenv in production) and
+// validates it. The error names the variable and the problem.
+func Load(getenv func(string) string) (Config, error) {
+	c := Defaults()
+	p := parser{getenv: getenv}
+	p.str("REDIS_URL", &c.RedisURL)
+	p.str("EMBEDDED_REDIS_ADDR", &c.EmbeddedRedisAddr)
+	p.str("DATABASE_URL", &c.DatabaseURL)
+	p.str("SMTP_URL", &c.SMTPURL)
+	p.str("MAIL_FROM", &c.MailFrom)
+	p.str("BASE_URL", &c.BaseURL)
+	p.str("HTTP_ADDR", &c.HTTPAddr)
+	p.str("OPS_BASIC_AUTH", &c.OpsBasicAuth)
+	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
+	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
+	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)
+	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100)
+	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)
+	p.boolean("WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
+	p.networks("WEBHOOK_ALLOWED_NETWORKS", &c.WebhookAllowedNetworks)
+	p.int64("BROKEN_TIMEOUT_THRESHOLD", &c.BrokenTimeoutThreshold, 1, 1<<40)
+	p.integer("MAIL_MAX_RETRIES", &c.MailMaxRetries, 0, 100)
+	p.duration("MAIL_RETRY_DELAY", &c.MailRetryDelay, 0, 24*time.Hour)
+	p.oneOf("LOG_FORMAT", &c.LogFormat, "json", "console")
+	p.oneOf("LOG_LEVEL", &c.LogLevel, "debug", "info", "warn", "error")
+	p.duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 0, time.Hour)
+	p.duration("TASK_CHECK_INTERVAL", &c.TaskCheckInterval, time.Millisecond, time.Minute)
+	p.duration("DELAYED_TASK_CHECK_INTERVAL", &c.DelayedTaskCheckInterval, 10*time.Millisecond, time.Minute)
+	p.integer("MAX_PAYLOAD_BYTES", &c.MaxPayloadBytes, 1024, 64<<20)
+	p.integer("APP_CONCURRENCY", &c.AppConcurrency, 0, 10000)
+	p.duration("CACHE_TTL", &c.CacheTTL, 0, time.Hour)
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c Config) validate() error {
+	if c.RedisURL != "" {
+		if err := checkURL(c.RedisURL, "redis", "rediss", "redis-sentinel"); err != nil {
+			return fmt.Errorf("config: REDIS_URL: %w", err)
+		}
+	}
+	if c.DatabaseURL != "" {
+		if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
+			return fmt.Errorf("config: DATABASE_URL: %w", err)
+		}
+	}
+	if c.SMTPURL != "" {
+		if err := checkURL(c.SMTPURL, "smtp", "smtps"); err != nil {
+			return fmt.Errorf("config: SMTP_URL: %w", err)
+		}
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		return fmt.Errorf("config: MAIL_FROM: %q is not an e-mail address", c.MailFrom)
+	}
+	if err := checkURL(c.BaseURL, "http", "https"); err != nil {
+		return fmt.Errorf("config: BASE_URL: %w", err)
+	}
+	if c.OpsBasicAuth != "" {
+		user, pass, ok := strings.Cut(c.OpsBasicAuth, ":")
+		if !ok || user == "" || pass == "" {
+			return fmt.Errorf("config: OPS_BASIC_AUTH: want user:pass")
+		}
+	}
+	return nil
+}
+
+// checkURL checks that raw parses and has one of the schemes and a host. The
+// error never repeats the URL, which may hold a password.
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a valid URL")
+	}
+	ok := false
+	for _, s := range schemes {
+		if strings.EqualFold(u.Scheme, s) {
+			ok = true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("unknown scheme %q (want %s)", u.Scheme, strings.Join(schemes, ", "))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("no host")
+	}
+	return nil
+}
+
+// parser reads variables and keeps the first error.
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) get(name string) (string, bool) {
+	if p.err != nil {
+		return "", false
+	}
+	v := strings.TrimSpace(p.getenv(name))
+	return v, v != ""
+}
+
+func (p *parser) fail(name, format string, args ...any) {
+	p.err = fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) str(name string, dst *string) {
+	if v, ok := p.get(name); ok {
+		*dst = v
+	}
+}
+
+func (p *parser) boolean(name string, dst *bool) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "%q is not a boolean (want true or false)", v)
+		return
+	}
+	*dst = b
+}
+
+func (p *parser) integer(name string, dst *int, lo, hi int) {
+	var n int64
+	p.int64(name, &n, int64(lo), int64(hi))
+	if _, ok := p.get(name); ok {
+		*dst = int(n)
+	}
+}
+
+func (p *parser) int64(name string, dst *int64, lo, hi int64) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		p.fail(name, "%q is not an integer", v)
+		return
+	}
+	if n < lo || n > hi {
+		p.fail(name, "%d is out of range [%d, %d]", n, lo, hi)
+		return
+	}
+	*dst = n
+}
+
+func (p *parser) duration(name string, dst *time.Duration, lo, hi time.Duration) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(name, "%q is not a duration (e.g. 1s, 500ms, 5m)", v)
+		return
+	}
+	if d < lo || d > hi {
+		p.fail(name, "%s is out of range [%s, %s]", d, lo, hi)
+		return
+	}
+	*dst = d
+}
+
+func (p *parser) oneOf(name string, dst *string, allowed ...string) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			*dst = a
+			return
+		}
+	}
+	p.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func (p *parser) networks(name string, dst *[]netip.Prefix) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				p.fail(name, "%q is not a CIDR (e.g. 10.0.0.0/8)", part)
+				return
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, pfx.Masked())
+	}
+	*dst = out
+}
+
+// Redact returns raw with any password replaced by "xxxxx", for logs. A
+// value that does not parse as a URL is replaced entirely.
+func Redact(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

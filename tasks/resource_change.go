@@ -1,0 +1,247 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/hookworker/hookworker/breaker"
+	"github.com/hookworker/hookworker/event"
+	"github.com/hookworker/hookworker/metrics"
+	"github.com/hookworker/hookworker/models"
+	"github.com/hookworker/hookworker/netguard"
+	"github.com/hookworker/hookworker/requestlog"
+	"github.com/hookworker/hookworker/store"
+	"github.com/hookworker/hookworker/webhook"
+)
+
+// TargetLoader loads what a delivery needs about an installation.
+// *store.Store implements it, and so does the cache in front of it.
+type TargetLoader interface {
+	Target(ctx context.Context, installationID int64) (*store.Target, error)
+}
+
+// Deliverer is the handler of send_resource_change_webhook: flow.md §1.
+type Deliverer struct {
+	targets    TargetLoader
+	sender     *webhook.Sender
+	rdb        redis.Cmdable
+	breaker    *breaker.Breaker
+	disabler   *Disabler
+	metrics    *metrics.Metrics
+	log        *zap.Logger
+	maxRetries int
+	maxPayload int
+	bufs       sync.Pool
+}
+
+// DelivererConfig holds a Deliverer's dependencies and settings.
+type DelivererConfig struct {
+	Targets  TargetLoader
+	Sender   *webhook.Sender
+	Redis    redis.Cmdable
+	Breaker  *breaker.Breaker
+	Disabler *Disabler
+	Metrics  *metrics.Metrics
+	Log      *zap.Logger
+	// MaxRetries is WEBHOOK_MAX_RETRIES: retries after the first attempt.
+	MaxRetries int
+	// MaxPayloadBytes is MAX_PAYLOAD_BYTES.
+	MaxPayloadBytes int
+}
+
+// NewDeliverer returns the resource-change handler.
+func NewDeliverer(c DelivererConfig) *Deliverer {
+	return &Deliverer{
+		targets: c.Targets, sender: c.Sender, rdb: c.Redis, breaker: c.Breaker, disabler: c.Disabler,
+		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
+		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+}
+
+// ProcessTask delivers one resource-change webhook. It returns nil for
+// everything that is finished (delivered, 4xx, nothing to send), a
+// PermanentError for what must be archived, and a plain or RetryAfterError
+// for what is worth another attempt.
+func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := DecodeResourceChange(t.Payload(), d.maxPayload)
+	if err != nil {
+		d.metrics.Rejected.WithLabelValues(t.Type()).Inc()
+		d.log.Warn("send_resource_change_webhook.bad_payload", zap.Error(err))
+		return Permanent(err)
+	}
+	log := d.log.With(zap.Int64("installation_id", p.InstallationID), zap.String("event", p.Event))
+
+	target, err := d.targets.Target(ctx, p.InstallationID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Info("send_process_resource_change_webhook.missing_installation")
+		return nil
+	}
+	if err != nil {
+		return err // the database is down or slow: retry
+	}
+	if target.HookID == 0 {
+		log.Info("send_webhooks.missing_servicehook")
+		return nil
+	}
+	if !target.HookEvents.Contains(p.Event) {
+		return nil
+	}
+	if len(target.AppEvents) == 0 {
+		log.Info("send_webhooks.app_disabled", zap.String("sentry_app", target.AppSlug))
+		return nil
+	}
+	if len(target.ProjectIDs) > 0 && (p.ProjectID == nil || !slices.Contains(target.ProjectIDs, *p.ProjectID)) {
+		log.Info("send_webhooks.project_not_allowed", zap.Int64s("allowed_project_ids", target.ProjectIDs), zap.Any("project_id", p.ProjectID))
+		return nil
+	}
+	if target.WebhookURL == "" {
+		log.Warn("send_webhooks.missing_webhook_url", zap.String("sentry_app", target.AppSlug))
+		return nil
+	}
+	return d.deliver(ctx, log, t, p, target)
+}
+
+func (d *Deliverer) deliver(ctx context.Context, log *zap.Logger, t *asynq.Task, p ResourceChange, target *store.Target) error {
+	resource, action, _ := event.Parse(p.Event) // validated by DecodeResourceChange
+	buf := d.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer d.bufs.Put(buf)
+	if err := webhook.AppendBody(buf, action, target.InstallationUUID, p.Data, p.Actor); err != nil {
+		return Permanent(err)
+	}
+	deliveryID, _ := asynq.GetTaskID(ctx)
+	now := time.Now()
+	resp, sendErr := d.sender.Send(ctx, webhook.Request{
+		URL: target.WebhookURL, Resource: resource, Body: buf.Bytes(), Secret: target.ClientSecret,
+		DeliveryID: deliveryID, Now: now,
+	})
+	log = log.With(zap.String("sentry_app", target.AppSlug), zap.String("webhook_url", redactURL(target.WebhookURL)),
+		zap.String("delivery_id", deliveryID))
+
+	var invalid *webhook.InvalidURLError
+	switch {
+	case netguard.IsRefused(sendErr), errors.As(sendErr, &invalid):
+		d.metrics.Refused.Inc()
+		log.Warn("send_webhooks.destination_refused", zap.Error(sendErr))
+		return Permanent(fmt.Errorf("webhook destination refused: %w", sendErr))
+	case sendErr != nil && ctx.Err() != nil:
+		return ctx.Err() // shutdown or task deadline: back to the queue
+	}
+
+	code := resp.StatusCode
+	d.observe(target, p.Event, code, sendErr, resp.Duration)
+	outcome := breaker.Classify(code)
+	counted := breaker.Counts(target.AppStatus, p.Event)
+	d.record(ctx, log, target, p.Event, now, resp, buf.Bytes(), counted, outcome)
+
+	if counted && (outcome == breaker.Error || outcome == breaker.Timeout) {
+		d.checkBroken(ctx, log, target)
+	}
+	return d.outcome(ctx, log, p.Event, code, resp, sendErr)
+}
+
+// record writes the request log entry and the breaker counter in one
+// pipelined round trip. A failure is logged, not returned: the webhook was
+// sent, and retrying would send it again.
+func (d *Deliverer) record(ctx context.Context, log *zap.Logger, target *store.Target, ev string, now time.Time,
+	resp *webhook.Response, body []byte, counted bool, outcome breaker.Outcome) {
+	entry := requestlog.NewEntry(requestlog.Attempt{
+		Time: now, ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
+		Internal: target.AppStatus == models.AppInternal, RequestHeader: resp.RequestHeader, RequestBody: body,
+		ResponseHeader: resp.Header, ResponseBody: resp.Body,
+	})
+	pipe := d.rdb.Pipeline()
+	if err := requestlog.Append(pipe, target.AppID, ev, entry); err != nil {
+		log.Error("request_log.encode_failed", zap.Error(err))
+		return
+	}
+	if counted {
+		d.breaker.Record(pipe, target.AppID, target.OrganizationID, outcome)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		log.Error("request_log.write_failed", zap.Error(err))
+	}
+}
+
+func (d *Deliverer) checkBroken(ctx context.Context, log *zap.Logger, target *store.Target) {
+	broken, err := d.breaker.Broken(ctx, target.AppID, target.OrganizationID)
+	if err != nil {
+		log.Error("breaker.check_failed", zap.Error(err))
+		return
+	}
+	if !broken {
+		return
+	}
+	if err := d.disabler.Disable(ctx, target); err != nil {
+		log.Error("sentryapp.disable_failed", zap.Error(err))
+	}
+}
+
+// outcome maps the attempt's result to the task's next state (flow.md §3).
+func (d *Deliverer) outcome(ctx context.Context, log *zap.Logger, ev string, code int, resp *webhook.Response, sendErr error) error {
+	var err error
+	switch {
+	case sendErr != nil:
+		err = sendErr
+	case code < 400:
+		d.metrics.Processed.WithLabelValues(ev).Inc()
+		return nil
+	case code == 429:
+		err = fmt.Errorf("webhook answered 429 Too Many Requests")
+		if delay, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			err = &RetryAfterError{Delay: delay, Err: err}
+		}
+	case code < 500:
+		log.Info("send_webhooks.client_error", zap.Int("status", code))
+		return nil
+	default:
+		err = fmt.Errorf("webhook answered %d", code)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	if retried >= d.maxRetries {
+		log.Warn("send_webhooks.retries_exhausted", zap.Int("attempts", retried+1), zap.Error(err))
+		return Permanent(fmt.Errorf("giving up after %d attempts: %w", retried+1, err))
+	}
+	log.Info("send_webhooks.retry", zap.Int("attempt", retried+1), zap.Error(err))
+	return err
+}
+
+func (d *Deliverer) observe(target *store.Target, ev string, code int, sendErr error, dur time.Duration) {
+	status := strconv.Itoa(code)
+	var te *webhook.TransportError
+	if errors.As(sendErr, &te) {
+		status = "connectionerror"
+		if te.Timeout {
+			status = "timeout"
+		}
+	}
+	integration := target.AppSlug
+	switch target.AppStatus {
+	case models.AppInternal:
+		integration = "internal"
+	case models.AppUnpublished:
+		integration = "unpublished"
+	}
+	d.metrics.Responses.WithLabelValues(status, integration, ev).Inc()
+	d.metrics.Duration.Observe(dur.Seconds())
+}
+
+// redactURL hides a password in a webhook URL for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,233 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hookworker/hookworker/netguard"
+)
+
+// MaxResponseBody is how much of a response body is read (and kept for the
+// request log); the rest is discarded with the connection.
+const MaxResponseBody = 64 << 10
+
+// Guard decides whether a URL and each dialled address may be used. The
+// network guard (netguard.Guard) implements it.
+type Guard interface {
+	CheckURL(u *url.URL) error
+	Control(network, address string, c syscall.RawConn) error
+}
+
+// Options configure a Sender.
+type Options struct {
+	// Timeout covers one whole attempt: DNS, connect, TLS, request, response
+	// headers and reading the body. Defaults to 1s.
+	Timeout time.Duration
+	// Guard checks every URL and connection. Required.
+	Guard Guard
+	// UserAgent is sent as User-Agent.
+	UserAgent string
+	// MaxConnsPerHost caps idle keep-alive connections kept per host.
+	// Defaults to 64.
+	MaxConnsPerHost int
+}
+
+// Sender POSTs webhooks with one shared, tuned http.Client. It is safe for
+// concurrent use.
+type Sender struct {
+	client  *http.Client
+	guard   Guard
+	timeout time.Duration
+	ua      string
+}
+
+// NewSender returns a Sender. Redirects are never followed (a 3xx is the
+// answer), proxies from the environment are ignored, TLS is verified.
+func NewSender(o Options) *Sender {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.MaxConnsPerHost <= 0 {
+		o.MaxConnsPerHost = 64
+	}
+	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second, Control: o.Guard.Control}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    o.MaxConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    o.Timeout,
+		ResponseHeaderTimeout:  o.Timeout,
+		MaxResponseHeaderBytes: 64 << 10,
+		DisableCompression:     true,
+	}
+	return &Sender{
+		client: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		guard:   o.Guard,
+		timeout: o.Timeout,
+		ua:      o.UserAgent,
+	}
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// Request is one attempt to deliver a body.
+type Request struct {
+	URL        string
+	Resource   string
+	Body       []byte
+	Secret     string
+	DeliveryID string
+	Now        time.Time
+}
+
+// Response is what one attempt produced.
+type Response struct {
+	// StatusCode is the HTTP status; 0 when the attempt failed (see error).
+	StatusCode int
+	// Header holds the response headers (nil without a response).
+	Header http.Header
+	// Body is at most MaxResponseBody bytes of the response body.
+	Body []byte
+	// RequestHeader holds the headers sent, signature included.
+	RequestHeader http.Header
+	// Duration is the attempt's wall time.
+	Duration time.Duration
+}
+
+// Headers returns the headers of a webhook request for body.
+func Headers(r Request, userAgent string) http.Header {
+	h := make(http.Header, 8)
+	h["Content-Type"] = []string{"application/json"}
+	h["Request-ID"] = []string{newRequestID()}
+	h["Sentry-Hook-Resource"] = []string{r.Resource}
+	h["Sentry-Hook-Timestamp"] = []string{strconv.FormatInt(r.Now.Unix(), 10)}
+	h["Sentry-Hook-Signature"] = []string{Sign(r.Secret, r.Body)}
+	if r.DeliveryID != "" {
+		h["Hookworker-Delivery-ID"] = []string{r.DeliveryID}
+	}
+	if userAgent != "" {
+		h["User-Agent"] = []string{userAgent}
+	}
+	return h
+}
+
+// Send makes one attempt. The error is a *TransportError for timeouts and
+// connection failures, a refusal of the Guard (checked with
+// netguard.IsRefused) for forbidden destinations, or the context's error
+// when ctx itself ended. A non-2xx answer is not an error.
+func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
+	if r.Now.IsZero() {
+		r.Now = time.Now()
+	}
+	hdr := Headers(r, s.ua)
+	resp := &Response{RequestHeader: hdr}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return resp, &InvalidURLError{Reason: "does not parse"}
+	}
+	if err := s.guard.CheckURL(u); err != nil {
+		return resp, err
+	}
+	actx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), bodyReader(r.Body))
+	if err != nil {
+		return resp, &InvalidURLError{Reason: err.Error()}
+	}
+	req.ContentLength = int64(len(r.Body))
+	req.Header = hdr
+	start := time.Now()
+	res, err := s.client.Do(req)
+	if err != nil {
+		resp.Duration = time.Since(start)
+		return resp, s.classify(ctx, err)
+	}
+	defer res.Body.Close()
+	resp.StatusCode = res.StatusCode
+	resp.Header = res.Header
+	body, err := io.ReadAll(io.LimitReader(res.Body, MaxResponseBody))
+	resp.Body = body
+	resp.Duration = time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		return resp, ctx.Err()
+	}
+	// A body cut short by the attempt's deadline still leaves a status code:
+	// the receiver answered, so the answer counts.
+	return resp, nil
+}
+
+// classify turns a client error into the error Send returns.
+func (s *Sender) classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if netguard.IsRefused(err) {
+		return unwrapURL(err)
+	}
+	timeout := errors.Is(err, context.DeadlineExceeded)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		timeout = true
+	}
+	return &TransportError{Timeout: timeout, Err: unwrapURL(err)}
+}
+
+// unwrapURL drops *url.Error's "Post <url>:" prefix: the URL is logged
+// separately and must not be repeated in every error.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// TransportError is a timeout or a connection failure: no HTTP answer.
+type TransportError struct {
+	Timeout bool
+	Err     error
+}
+
+func (e *TransportError) Error() string {
+	if e.Timeout {
+		return fmt.Sprintf("webhook timed out: %v", e.Err)
+	}
+	return fmt.Sprintf("webhook connection error: %v", e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// InvalidURLError is a webhook URL that cannot be used at all.
+type InvalidURLError struct{ Reason string }
+
+func (e *InvalidURLError) Error() string { return "invalid webhook URL: " + e.Reason }
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40 // version 4
+	b[8] = (b[8] & 0x3f) | 0x80 // variant 10
+	return hex.EncodeToString(b[:])
+}
+
+func bodyReader(b []byte) io.Reader { return bytes.NewReader(b) }
