@@ -142,7 +142,6 @@ func (s *Store) OrganizationSlug(ctx context.Context, orgID int64) (string, erro
 	return org.Slug, nil
 }
 
-
 // DisableAppAndAudit empties the app's events and writes the
 // INTERNAL_INTEGRATION_DISABLED audit entry in one transaction, only if the
 // events were not empty yet. flipped tells whether this call changed the
