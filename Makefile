@@ -17,7 +17,13 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
+bench: ## measure against performance.md's targets on real Redis/PostgreSQL (ARGS="--quick", "--json", see --help)
+	$(GO) run ./cmd/bench $(ARGS)
+
+bench-go: ## Go micro-benchmarks of the delivery path: body+signature, request log entry, payload decoding
+	$(GO) test -run '^$$' -bench . -benchmem ./webhook ./requestlog ./tasks
+
 build: ## build bin/worker and bin/enqueue
 	$(GO) build -o bin/ ./cmd/...
 
-.PHONY: help run test test-short lint build
+.PHONY: help run test test-short lint bench bench-go build

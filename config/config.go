@@ -129,7 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
 	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)
-	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100)
+	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100) // at most tasks.TaskMaxRetry, asynq's own limit
 	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)
 	p.boolean("WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
 	p.networks("WEBHOOK_ALLOWED_NETWORKS", &c.WebhookAllowedNetworks)
@@ -151,6 +151,22 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// Variables returns the name of every environment variable Load reads, in
+// the order it reads them. It is derived from Load itself, so deployment
+// files can be checked against it and the list never drifts.
+func Variables() []string {
+	var names []string
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	})
+	return names
 }
 
 func (c Config) validate() error {
@@ -202,6 +218,11 @@ func checkURL(raw string, schemes ...string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("no host")
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port")
+		}
 	}
 	return nil
 }

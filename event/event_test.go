@@ -32,3 +32,40 @@ func TestValidIsSubsetOfExtended(t *testing.T) {
 		require.True(t, isExtended(v), v)
 	}
 }
+
+func TestValidAndExtendedLists(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"issue.created", "issue.resolved", "issue.ignored", "issue.assigned", "issue.unresolved",
+		"error.created", "comment.created", "comment.updated", "comment.deleted"}, Valid())
+	require.Equal(t, append(Valid(), "event_alert.triggered", "external_issue.created", "external_issue.linked",
+		"installation.created", "installation.deleted", "select_options.requested", "metric_alert.open",
+		"metric_alert.resolved", "metric_alert.critical", "metric_alert.warning", "alert_rule_action.requested",
+		"alert_rule_action.error"), Extended())
+
+	// Callers get their own copies.
+	v := Valid()
+	v[0] = "changed"
+	require.Equal(t, "issue.created", Valid()[0])
+	e := Extended()
+	e[len(e)-1] = "changed"
+	require.Equal(t, "alert_rule_action.error", Extended()[len(e)-1])
+	_ = append(Valid()[:1], "x")
+	require.Equal(t, "issue.resolved", Valid()[1])
+}
+
+func TestParseParts(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string][2]string{
+		"event_alert.triggered":       {"event_alert", "triggered"},
+		"alert_rule_action.requested": {"alert_rule_action", "requested"},
+		"comment.deleted":             {"comment", "deleted"},
+	} {
+		res, act, err := Parse(name)
+		require.NoError(t, err)
+		require.Equal(t, want, [2]string{res, act})
+	}
+	for _, bad := range []string{"Issue.created", " issue.created", "issue.created ", "issue_created", "..", "."} {
+		_, _, err := Parse(bad)
+		require.Error(t, err, "%q", bad)
+	}
+}

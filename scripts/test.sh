@@ -21,11 +21,13 @@ command -v go >/dev/null || { echo "test.sh: Go is not installed (https://go.dev
 tmp=""
 pids=()
 cleanup() {
+  local rc=$? # the tests' status: what cleanup does last must not replace it
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   if [ -n "${pg_ctl:-}" ] && [ -n "$tmp" ] && [ -d "$tmp/pg" ]; then
     $pg_as "$pg_ctl" -D "$tmp/pg" -m immediate stop >/dev/null 2>&1 || true
   fi
   [ -n "$tmp" ] && rm -rf "$tmp"
+  exit "$rc"
 }
 trap cleanup EXIT
 mktmp() { [ -n "$tmp" ] || tmp=$(mktemp -d /tmp/hookworker-test.XXXXXX); }

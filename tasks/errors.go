@@ -55,6 +55,8 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 			return MaxRetryAfter, true
 		}
 		d = time.Duration(secs) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		return MaxRetryAfter, true // more seconds than an int64 holds
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 		if d < 0 {
@@ -78,7 +80,9 @@ type RetryPolicy struct {
 	MailDelay time.Duration
 }
 
-// Delay returns how long to wait before retry n of t after err.
+// Delay returns how long to wait before the next attempt of t after err; n
+// is how many times t has been retried so far (asynq passes 0 before the
+// first retry).
 func (p RetryPolicy) Delay(n int, err error, t *asynq.Task) time.Duration {
 	var ra *RetryAfterError
 	if errors.As(err, &ra) {
@@ -86,7 +90,7 @@ func (p RetryPolicy) Delay(n int, err error, t *asynq.Task) time.Duration {
 	}
 	if t.Type() == TypeSendEmail {
 		d := p.MailDelay
-		for i := 1; i < n && d < time.Hour; i++ {
+		for i := 0; i < n && d < time.Hour; i++ {
 			d *= 2
 		}
 		return min(d, time.Hour)

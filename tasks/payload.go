@@ -41,6 +41,11 @@ type ResourceChange struct {
 	Actor json.RawMessage `json:"actor,omitempty"`
 }
 
+// TaskMaxRetry is the asynq MaxRetry of resource-change tasks: the highest
+// WEBHOOK_MAX_RETRIES the configuration accepts, so that the worker's own
+// limit, whatever it is set to, is the one that ends a task.
+const TaskMaxRetry = 100
+
 // NewResourceChangeTask validates p and returns the task producers enqueue.
 // It goes to the app_platform queue; the worker applies its own retry limit
 // (WEBHOOK_MAX_RETRIES), so MaxRetry here is only an upper bound.
@@ -49,7 +54,7 @@ func NewResourceChangeTask(p ResourceChange, opts ...asynq.Option) (*asynq.Task,
 	if err != nil {
 		return nil, err
 	}
-	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(25)}, opts...)...), nil
+	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(TaskMaxRetry)}, opts...)...), nil
 }
 
 // EncodeResourceChange validates p and encodes it without HTML escaping.
@@ -102,6 +107,9 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 	if d := depth(b); d > MaxJSONDepth {
 		return p, fmt.Errorf("payload: JSON nested deeper than %d levels", MaxJSONDepth)
 	}
+	if string(bytes.TrimSpace(b)) == "null" {
+		return p, errors.New("payload: not a JSON object")
+	}
 	var raw rawResourceChange
 	if err := json.Unmarshal(b, &raw); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -152,6 +160,9 @@ func positiveInt(raw json.RawMessage) (int64, error) {
 		return 0, errors.New("is missing")
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("is out of the 64-bit range, got %s", clip(raw))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("must be an integer, got %s", clip(raw))
 	}

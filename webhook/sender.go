@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -150,11 +150,20 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	}
 	actx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), bodyReader(r.Body))
+	// The transport may still be writing the body after Do returns (a
+	// receiver that answers before reading it all); the guard stops it from
+	// touching r.Body once Send returns, so the caller may reuse the memory.
+	body := &bodyGuard{b: r.Body}
+	defer body.release()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), http.NoBody)
 	if err != nil {
 		return resp, &InvalidURLError{Reason: err.Error()}
 	}
-	req.ContentLength = int64(len(r.Body))
+	if len(r.Body) > 0 {
+		req.Body = body.reader()
+		req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+		req.ContentLength = int64(len(r.Body))
+	}
 	req.Header = hdr
 	start := time.Now()
 	res, err := s.client.Do(req)
@@ -165,8 +174,7 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	defer res.Body.Close()
 	resp.StatusCode = res.StatusCode
 	resp.Header = res.Header
-	body, err := io.ReadAll(io.LimitReader(res.Body, MaxResponseBody))
-	resp.Body = body
+	resp.Body, err = io.ReadAll(io.LimitReader(res.Body, MaxResponseBody))
 	resp.Duration = time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		return resp, ctx.Err()
@@ -230,4 +238,49 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func bodyReader(b []byte) io.Reader { return bytes.NewReader(b) }
+// errBodyReleased ends a request-body write still running after Send
+// returned; the receiver had already answered.
+var errBodyReleased = errors.New("webhook: request body released")
+
+// bodyGuard hands out readers of one request body (the first attempt and
+// the transport's own replays on a stale keep-alive connection) and, once
+// released, stops every one of them from reading its memory.
+type bodyGuard struct {
+	mu       sync.Mutex
+	b        []byte
+	released bool
+}
+
+// reader returns a new reader from the start of the body.
+func (g *bodyGuard) reader() io.ReadCloser { return &guardedReader{g: g} }
+
+// release forbids any further read; reads in progress finish first.
+func (g *bodyGuard) release() {
+	g.mu.Lock()
+	g.released, g.b = true, nil
+	g.mu.Unlock()
+}
+
+// guardedReader reads a bodyGuard's bytes until the guard is released.
+type guardedReader struct {
+	g   *bodyGuard
+	off int
+}
+
+func (r *guardedReader) Read(p []byte) (int, error) {
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	if r.g.released {
+		return 0, errBodyReleased
+	}
+	if r.off >= len(r.g.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.g.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// Close is a no-op: the guard, not the transport, decides when the body's
+// memory is given back.
+func (r *guardedReader) Close() error { return nil }

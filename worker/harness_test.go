@@ -86,7 +86,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	return h
 }
 
-// seed creates an installation (internal app, all valid events by default).
+// seed creates an installation (status from o: zero is unpublished; a few events by default).
 func (h *harness) seed(o models.SeedOptions) models.SeedResult {
 	h.t.Helper()
 	if o.Events == nil {

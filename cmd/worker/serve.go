@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/embedded"
+	"github.com/hookworker/hookworker/metrics"
+	"github.com/hookworker/hookworker/models"
+	"github.com/hookworker/hookworker/ops"
+	"github.com/hookworker/hookworker/worker"
+)
+
+// opsShutdownTimeout bounds how long the operator server waits for requests
+// in flight (a metrics scrape, a UI page) at shutdown.
+const opsShutdownTimeout = 5 * time.Second
+
+// serve runs the worker and the operator HTTP server until SIGINT or SIGTERM.
+func serve(cfg config.Config, log *zap.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		emb, err := embedded.StartRedis(cfg.EmbeddedRedisAddr, 100*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		redisURL = emb.URL()
+		log.Warn("embedded.mode: REDIS_URL is unset, so queues live in an in-process Redis and are lost when the worker stops; this mode is for trying hookworker out",
+			zap.String("embedded_redis_addr", emb.Addr()))
+	}
+	rdb, err := connectRedis(ctx, redisURL, cfg.WorkerConcurrency)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	db, err := openDB(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db) //nolint:errcheck // closing at exit
+
+	m := metrics.New()
+	w, err := worker.New(worker.Deps{Config: cfg, Redis: rdb, DB: db, Log: log, Metrics: m})
+	if err != nil {
+		return err
+	}
+	opsServer, err := startOps(cfg, rdb, redisURL, db, m, log)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		if opsServer != nil {
+			opsServer.Shutdown(context.Background()) //nolint:errcheck // already failing
+		}
+		return err
+	}
+	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.String("redis", config.Redact(redisURL)),
+		zap.String("database", databaseLabel(cfg)), zap.Bool("smtp", cfg.SMTPURL != ""))
+
+	<-ctx.Done()
+	stop() // a second signal now ends the process at once
+	log.Info("worker.stopping", zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+	if opsServer != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), opsShutdownTimeout)
+		if err := opsServer.Shutdown(sctx); err != nil {
+			log.Warn("ops.shutdown", zap.Error(err))
+		}
+		cancel()
+	}
+	w.Shutdown()
+	log.Info("worker.stopped")
+	return nil
+}
+
+// startOps starts the operator HTTP server on HTTP_ADDR, or returns nil when
+// HTTP_ADDR is "off".
+func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB, m *metrics.Metrics, log *zap.Logger) (*ops.Server, error) {
+	if strings.EqualFold(cfg.HTTPAddr, "off") {
+		log.Info("ops.disabled: HTTP_ADDR is off, so there is no /healthz, /readyz, /metrics or /monitoring/")
+		return nil, nil
+	}
+	s, err := ops.New(ops.Options{
+		Addr: cfg.HTTPAddr, BasicAuth: cfg.OpsBasicAuth, ReadOnly: cfg.OpsReadOnly,
+		Redis: rdb, RedisURL: redisURL, PingDB: ops.PingGorm(db), Gatherer: m.Registry, Log: log.Named("ops"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		s.Shutdown(context.Background()) //nolint:errcheck // already failing
+		return nil, err
+	}
+	return s, nil
+}
+
+// connectRedis opens a client sized for the worker's concurrency and checks
+// that Redis answers.
+func connectRedis(ctx context.Context, rawURL string, concurrency int) (*redis.Client, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %v", errors.Unwrap(err))
+	}
+	opt.PoolSize = concurrency + 20
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis at %s does not answer: %w", opt.Addr, err)
+	}
+	return rdb, nil
+}
+
+// openDB opens and migrates the database. Migrating on every start keeps the
+// embedded SQLite file usable without a separate step; on PostgreSQL it is
+// a no-op once `worker migrate` has run.
+func openDB(cfg config.Config, log *zap.Logger) (*gorm.DB, error) {
+	db, err := models.Open(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := models.Migrate(db); err != nil {
+		closeDB(db) //nolint:errcheck // already failing
+		return nil, err
+	}
+	log.Debug("database.ready", zap.String("database", databaseLabel(cfg)))
+	return db, nil
+}
+
+func closeDB(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+func databaseLabel(cfg config.Config) string {
+	if cfg.DatabaseURL == "" {
+		return "sqlite:" + models.EmbeddedDatabaseFile
+	}
+	return config.Redact(cfg.DatabaseURL)
+}

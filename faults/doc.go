@@ -1,0 +1,13 @@
+// Package faults holds hookworker's fault-injection tests: they build the
+// real worker and enqueue binaries, start throwaway redis-server and
+// PostgreSQL processes of their own on loopback, and then kill, stop and
+// restart them in the middle of a run to check that no task is lost.
+//
+// The tests carry the build tag "faults", so the normal test command skips
+// them; run them with `make faults` (go test -tags faults -v -timeout 30m
+// ./faults/). They need redis-server on PATH, PostgreSQL's initdb and pg_ctl
+// (in /usr/lib/postgresql/*/bin or on PATH) and a PostgreSQL server for
+// internal/testenv schemas (TEST_DATABASE_URL, default 127.0.0.1:5432).
+// They take a few minutes: after a SIGKILL, asynq gives the killed worker's
+// tasks back only when their 30 s lease has expired and the recoverer runs.
+package faults

@@ -1,0 +1,163 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Known answers, computed independently of this package with Python:
+//
+//	python3 -c 'import hmac,hashlib;print(hmac.new(b"secret",b"body",hashlib.sha256).hexdigest())'
+const (
+	knownSecret    = "secret"
+	knownBody      = "body"
+	knownSignature = "dc46983557fea127b43af721467eb9b3fde2338fe3e14f51952aa8478c13d355"
+
+	// knownBody2 signed with the UTF-8 secret "sécret-ü" (key = the secret's
+	// UTF-8 bytes, as flow.md §2 says).
+	knownSecret2    = "sécret-ü"
+	knownBody2      = `{"action":"created","installation":{"uuid":"0b2b4f7e-1c35-4d3a-9a0e-5b1f5c1e9d00"},"data":{"issue":{"id":"1"}},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`
+	knownSignature2 = "4e50d2419e2b33ebd05e6cbc61e0967320ba43b0daef9d22e3f5b803680b8c60"
+)
+
+func TestSignKnownAnswer(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, knownSignature, Sign(knownSecret, []byte(knownBody)))
+	require.Equal(t, knownSignature2, Sign(knownSecret2, []byte(knownBody2)))
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	body := []byte(knownBody)
+	tests := []struct {
+		name   string
+		secret string
+		body   []byte
+		sig    string
+		want   bool
+	}{
+		{"known answer", knownSecret, body, knownSignature, true},
+		{"own signature", "other", body, Sign("other", body), true},
+		{"tampered body", knownSecret, []byte("bodY"), knownSignature, false},
+		{"wrong secret", "Secret", body, knownSignature, false},
+		{"not hex", knownSecret, body, "zz" + knownSignature[2:], false},
+		{"empty signature", knownSecret, body, "", false},
+		{"truncated", knownSecret, body, knownSignature[:62], false},
+		{"odd length", knownSecret, body, knownSignature[:63], false},
+		{"too long", knownSecret, body, knownSignature + "00", false},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, Verify(tt.secret, tt.body, tt.sig), tt.name)
+	}
+}
+
+func TestAppendBody(t *testing.T) {
+	t.Parallel()
+	const uuid = "0b2b4f7e-1c35-4d3a-9a0e-5b1f5c1e9d00"
+	tests := []struct {
+		name         string
+		action, uuid string
+		data, actor  string
+		want         string
+	}{
+		{
+			name: "default actor, data kept", action: "created", uuid: uuid, data: `{"issue":{"id":"1"}}`,
+			want: knownBody2,
+		},
+		{
+			name: "missing data is {}", action: "resolved", uuid: uuid,
+			want: `{"action":"resolved","installation":{"uuid":"` + uuid + `"},"data":{},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
+		},
+		{
+			name: "payload actor used, whitespace compacted, key order of data kept", action: "assigned", uuid: uuid,
+			data:  "{ \"z\" : 1,\n  \"a\" : [ 1, 2 ] }",
+			actor: `{"type": "user", "id": 7, "name": "Ann"}`,
+			want:  `{"action":"assigned","installation":{"uuid":"` + uuid + `"},"data":{"z":1,"a":[1,2]},"actor":{"type":"user","id":7,"name":"Ann"}}`,
+		},
+		{
+			name: "no HTML escaping of / < > &", action: "created", uuid: uuid,
+			data: `{"url":"https://x.test/a?b=1&c=2","html":"<b>&amp;</b>"}`,
+			want: `{"action":"created","installation":{"uuid":"` + uuid + `"},"data":{"url":"https://x.test/a?b=1&c=2","html":"<b>&amp;</b>"},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
+		},
+		{
+			name: "strings needing escapes, no HTML escaping", action: `a"b<c>&/`, uuid: "u\\\n",
+			want: `{"action":"a\"b<c>&/","installation":{"uuid":"u\\\n"},"data":{},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
+		},
+		{
+			name: "non-ASCII kept as UTF-8", action: "created", uuid: "é", data: `{"title":"naïve ✓"}`,
+			want: `{"action":"created","installation":{"uuid":"é"},"data":{"title":"naïve ✓"},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
+		},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		require.NoError(t, AppendBody(&buf, tt.action, tt.uuid, json.RawMessage(tt.data), json.RawMessage(tt.actor)), tt.name)
+		require.Equal(t, tt.want, buf.String(), tt.name)
+		require.True(t, json.Valid(buf.Bytes()), tt.name)
+	}
+}
+
+func TestAppendBodyAppends(t *testing.T) {
+	t.Parallel()
+	buf := bytes.NewBufferString("prefix:")
+	require.NoError(t, AppendBody(buf, "created", "u", nil, nil))
+	require.Equal(t, `prefix:{"action":"created","installation":{"uuid":"u"},"data":{},"actor":`+DefaultActor+`}`, buf.String())
+}
+
+func TestAppendBodyInvalidJSON(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	err := AppendBody(&buf, "created", "u", json.RawMessage(`{"a":`), nil)
+	require.ErrorContains(t, err, "data")
+	buf.Reset()
+	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{bad}`))
+	require.ErrorContains(t, err, "actor")
+}
+
+var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestHeaders(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 27, 17, 5, 9, 42113000, time.UTC)
+	r := Request{URL: "http://127.0.0.1/x", Resource: "issue", Body: []byte(knownBody), Secret: knownSecret,
+		DeliveryID: "task-1", Now: now}
+	h := Headers(r, "hookworker/1.2.3")
+	// The keys are spelled as Sentry spells them (Request-ID, not
+	// Request-Id), which the request log keeps; read them exactly.
+	require.ElementsMatch(t, []string{"Content-Type", "Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp",
+		"Sentry-Hook-Signature", "User-Agent", "Hookworker-Delivery-ID"}, slices.Collect(maps.Keys(h)))
+
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+	require.Equal(t, "issue", h.Get("Sentry-Hook-Resource"))
+	require.Equal(t, strconv.FormatInt(now.Unix(), 10), h.Get("Sentry-Hook-Timestamp"))
+	require.Equal(t, knownSignature, h.Get("Sentry-Hook-Signature"))
+	require.Equal(t, "hookworker/1.2.3", h.Get("User-Agent"))
+	require.Equal(t, []string{"task-1"}, h["Hookworker-Delivery-ID"])
+	require.Len(t, h["Request-ID"], 1)
+	id := h["Request-ID"][0]
+	require.Regexp(t, requestIDPattern, id)
+	require.Equal(t, byte('4'), id[12], "uuid4 version nibble")
+	require.Contains(t, "89ab", string(id[16]), "uuid4 variant nibble")
+
+	// A new Request-ID per attempt.
+	seen := map[string]bool{id: true}
+	for range 100 {
+		next := Headers(r, "")["Request-ID"][0]
+		require.Regexp(t, requestIDPattern, next)
+		require.False(t, seen[next], "Request-ID repeated")
+		seen[next] = true
+	}
+
+	// Optional headers are left out when empty.
+	h = Headers(Request{Resource: "error", Body: nil, Secret: "s", Now: now}, "")
+	require.NotContains(t, h, "User-Agent")
+	require.NotContains(t, h, "Hookworker-Delivery-ID")
+	require.Equal(t, Sign("s", nil), h.Get("Sentry-Hook-Signature"))
+}
