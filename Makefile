@@ -23,7 +23,10 @@ bench: ## measure against performance.md's targets on real Redis/PostgreSQL (ARG
 bench-go: ## Go micro-benchmarks of the delivery path: body+signature, request log entry, payload decoding
 	$(GO) test -run '^$$' -bench . -benchmem ./webhook ./requestlog ./tasks
 
+faults: ## fault tests with real processes: SIGKILL/SIGTERM, Redis restart, PostgreSQL stop, hostile receivers (minutes)
+	$(GO) test -tags faults -v -timeout 30m ./faults/
+
 build: ## build bin/worker and bin/enqueue
 	$(GO) build -o bin/ ./cmd/...
 
-.PHONY: help run test test-short lint bench bench-go build
+.PHONY: help run test test-short lint bench bench-go faults build

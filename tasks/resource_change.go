@@ -88,7 +88,8 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if err != nil {
-		return err // the database is down or slow: retry
+		// The database is down or slow: worth another attempt, within the budget.
+		return d.retryOrGiveUp(ctx, log, err)
 	}
 	if target.HookID == 0 {
 		log.Info("send_webhooks.missing_servicehook")
@@ -208,6 +209,12 @@ func (d *Deliverer) outcome(ctx context.Context, log *zap.Logger, ev string, cod
 	default:
 		err = fmt.Errorf("webhook answered %d", code)
 	}
+	return d.retryOrGiveUp(ctx, log, err)
+}
+
+// retryOrGiveUp returns err for another attempt, or archives the task once
+// WEBHOOK_MAX_RETRIES retries are spent, whatever MaxRetry the producer set.
+func (d *Deliverer) retryOrGiveUp(ctx context.Context, log *zap.Logger, err error) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	if retried >= d.maxRetries {
 		log.Warn("send_webhooks.retries_exhausted", zap.Int("attempts", retried+1), zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,10 @@ type disabledCheck struct {
 	// logs hold the expected sentryapp.disabled line, once in all of
 	// them; defaults to the harness's logs.
 	logs []*observer.ObservedLogs
+	// lateErrors allows today's counter to hold up to this many errors (and
+	// nothing else): concurrent attempts that were recorded after the
+	// disabling worker cleared the keys.
+	lateErrors int
 }
 
 // requireDisabled checks the whole outcome of exactly one disable of the
@@ -256,7 +261,15 @@ func (f *brkFixture) requireDisabled(t *testing.T, c disabledCheck) {
 	require.EqualValues(t, len(f.owners), c.emailsSent())
 
 	for i := range 30 {
-		require.Empty(t, f.dayCounters(t, i), "breaker key of today-%d still exists", i)
+		got := f.dayCounters(t, i)
+		if i == 0 && c.lateErrors > 0 && len(got) > 0 {
+			require.Len(t, got, 1, "only late errors may be left today: %v", got)
+			n, err := strconv.Atoi(got["error_count"])
+			require.NoError(t, err, "today's counter: %v", got)
+			require.LessOrEqual(t, n, c.lateErrors, "late errors today")
+			continue
+		}
+		require.Empty(t, got, "breaker key of today-%d still exists", i)
 	}
 	require.EqualValues(t, 1, c.disabledCount())
 	if c.logs == nil {
@@ -571,6 +584,7 @@ func TestBreakerExactlyOnce(t *testing.T) {
 				return total
 			}
 			f.requireDisabled(t, disabledCheck{rc: rc, logs: []*observer.ObservedLogs{f.h.logs, extraLogs},
+				lateErrors: deliveries - 1,
 				disabledCount: func() float64 {
 					return sum(func(m *metrics.Metrics) float64 { return testutil.ToFloat64(m.Disabled) })
 				},

@@ -71,8 +71,8 @@ func requireRefusedWithoutDial(t *testing.T, g *netguard.Guard, raw string) {
 	require.True(t, netguard.IsRefused(g.CheckURL(u)), "precondition: CheckURL must refuse %s without dialling", raw)
 }
 
-// requireLoopbackOnly skips the hostname case unless host resolves only to
-// loopback addresses here, so its dial-time refusal never reaches further.
+// requireLoopbackOnly fails the test unless host resolves only to loopback
+// addresses here, so that a hostname case can never reach further.
 func requireLoopbackOnly(t *testing.T, host string) {
 	t.Helper()
 	addrs, err := net.DefaultResolver.LookupHost(context.Background(), host)

@@ -6,14 +6,16 @@ import (
 )
 
 // CPUUse is how many cores each party used on average over a phase. Other
-// is the rest of the machine: PostgreSQL and whatever else runs on it (other
-// people's tests), the noise of the figure.
+// is the rest of the machine (other people's tests, the rest of
+// PostgreSQL): the noise of the figure.
 type CPUUse struct {
 	Machine float64 `json:"machine_cores"`
 	Redis   float64 `json:"redis_cores"`
 	Bench   float64 `json:"bench_cores"`
 	Worker  float64 `json:"worker_cores"`
-	Other   float64 `json:"other_cores"`
+	// Postgres counts only the backends serving the bench database.
+	Postgres float64 `json:"postgres_cores"`
+	Other    float64 `json:"other_cores"`
 }
 
 // meter is a snapshot of the counters a phase is measured with.
@@ -25,6 +27,7 @@ type meter struct {
 	workerPid int
 	redis     redisCounters
 	observed  redisCounters
+	backends  map[int]time.Duration
 }
 
 // metered is what happened between two snapshots.
@@ -46,6 +49,9 @@ func (e *env) startMeter(ctx context.Context, workerPid int) (meter, error) {
 		return m, err
 	}
 	if m.self, err = processCPU(0); err != nil {
+		return m, err
+	}
+	if m.backends, err = e.db.backendCPU(ctx); err != nil {
 		return m, err
 	}
 	if workerPid != 0 {
@@ -73,6 +79,14 @@ func (e *env) stopMeter(ctx context.Context, m meter) (metered, error) {
 	if err != nil {
 		return out, err
 	}
+	backends, err := e.db.backendCPU(ctx)
+	if err != nil {
+		return out, err
+	}
+	var pg time.Duration
+	for pid, cpu := range backends {
+		pg += cpu - m.backends[pid]
+	}
 	var worker time.Duration
 	if m.workerPid != 0 {
 		if worker, err = processCPU(m.workerPid); err != nil {
@@ -88,12 +102,13 @@ func (e *env) stopMeter(ctx context.Context, m meter) (metered, error) {
 	machineDelta := mc.busy - m.machine.busy
 	// /proc/stat ticks are per-CPU: busy time over wall time is cores used.
 	out.cpu = CPUUse{
-		Machine: cores(machineDelta),
-		Redis:   cores(out.redis.cpu),
-		Bench:   cores(self - m.self),
-		Worker:  cores(out.worker),
+		Machine:  cores(machineDelta),
+		Redis:    cores(out.redis.cpu),
+		Bench:    cores(self - m.self),
+		Worker:   cores(out.worker),
+		Postgres: cores(pg),
 	}
-	out.cpu.Other = max(0, out.cpu.Machine-out.cpu.Redis-out.cpu.Bench-out.cpu.Worker)
+	out.cpu.Other = max(0, out.cpu.Machine-out.cpu.Redis-out.cpu.Bench-out.cpu.Worker-out.cpu.Postgres)
 	return out, nil
 }
 

@@ -80,6 +80,27 @@ func (d *benchDatabase) sessions(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// backendCPU returns the CPU time of each PostgreSQL backend serving the
+// bench database, by process id (the server runs on this machine). A
+// backend whose /proc entry cannot be read is skipped.
+func (d *benchDatabase) backendCPU(ctx context.Context) (map[int]time.Duration, error) {
+	rows, err := d.admin.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = $1", d.name)
+	if err != nil {
+		return nil, fmt.Errorf("pg_stat_activity: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, fmt.Errorf("pg_stat_activity: %w", err)
+	}
+	out := make(map[int]time.Duration, len(pids))
+	for _, pid := range pids {
+		if cpu, err := processCPU(int(pid)); err == nil {
+			out[int(pid)] = cpu
+		}
+	}
+	return out, nil
+}
+
 // transactions returns the committed and rolled-back transactions of the
 // bench database once no session is connected to it and the counter has
 // settled. A live backend may hold its statistics back for up to 10 s, but

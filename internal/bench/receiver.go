@@ -24,6 +24,7 @@ type Receiver struct {
 	URL   string
 	srv   *http.Server
 	total atomic.Int64
+	conns atomic.Int64
 	cur   atomic.Pointer[tally]
 	bufs  sync.Pool
 }
@@ -37,7 +38,12 @@ func StartReceiver() (*Receiver, error) {
 	r := &Receiver{URL: "http://" + ln.Addr().String() + "/hook"}
 	r.bufs.New = func() any { return bytes.NewBuffer(make([]byte, 0, 4096)) }
 	r.cur.Store(newTally(0))
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				r.conns.Add(1)
+			}
+		}}
 	go r.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed at Close
 	return r, nil
 }
@@ -70,6 +76,11 @@ func (r *Receiver) expect(n int) *tally {
 
 // Total is every request received since the start.
 func (r *Receiver) Total() int64 { return r.total.Load() }
+
+// Connections is every connection accepted since the start: a sender that
+// keeps its connections alive opens about as many as it has concurrent
+// requests, one that does not opens one per request.
+func (r *Receiver) Connections() int64 { return r.conns.Load() }
 
 // Close stops the server.
 func (r *Receiver) Close() error {

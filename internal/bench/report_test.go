@@ -55,7 +55,7 @@ func TestSummarizeMediansRatiosAndTargets(t *testing.T) {
 	require.Contains(t, out, "hookworker end to end")
 	require.Contains(t, out, "4200 deliveries/s [4000–7000]")
 	require.Contains(t, out, "NO")
-	require.Contains(t, out, "noise:")
+	require.Contains(t, out, "CPU (cores")
 	require.True(t, strings.HasSuffix(out, "\n"))
 
 	var js bytes.Buffer

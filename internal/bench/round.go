@@ -34,6 +34,9 @@ type Drain struct {
 	WorkerCPUSeconds float64 `json:"worker_cpu_s"`
 	// CPU is the cores each party used over the drain.
 	CPU CPUUse `json:"cpu"`
+	// ReceiverConnections is how many connections the receiver accepted
+	// over the drain (0 for the no-op ceiling).
+	ReceiverConnections int64 `json:"receiver_connections"`
 }
 
 // Latency is the fixed-rate phase.
@@ -94,7 +97,7 @@ func (e *env) round(ctx context.Context) (Round, error) {
 	if err = e.endToEnd(ctx, &r); err != nil {
 		return r, fmt.Errorf("end to end: %w", err)
 	}
-	e.progress("  end to end       %8.0f deliveries/s (redis %.2f, worker %.2f cores, other load %.2f cores)", r.EndToEnd.PerSecond, r.EndToEnd.CPU.Redis, r.EndToEnd.CPU.Worker, r.EndToEnd.CPU.Other)
+	e.progress("  end to end       %8.0f deliveries/s (redis %.2f, worker %.2f, postgres %.2f cores, other load %.2f cores)", r.EndToEnd.PerSecond, r.EndToEnd.CPU.Redis, r.EndToEnd.CPU.Worker, r.EndToEnd.CPU.Postgres, r.EndToEnd.CPU.Other)
 	e.progress("  latency at %.0f/s  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms", r.Latency.OfferedPerS, r.Latency.P50Millis, r.Latency.P95Millis, r.Latency.P99Millis)
 	if r.Dead, r.DeadConnections, err = e.deadEndpoints(ctx); err != nil {
 		return r, fmt.Errorf("dead endpoints: %w", err)
@@ -146,6 +149,7 @@ func (e *env) drainInProcess(ctx context.Context, typ string, w *tally, h asynq.
 	if err := enqueueAll(ctx, e.client, n, e.opts.EnqueueWorkers, func(i int) (*asynq.Task, error) { return referenceTask(typ, i) }); err != nil {
 		return Drain{}, err
 	}
+	conns0 := e.recv.Connections()
 	m, err := e.startMeter(ctx, 0)
 	if err != nil {
 		return Drain{}, err
@@ -165,7 +169,9 @@ func (e *env) drainInProcess(ctx context.Context, typ string, w *tally, h asynq.
 	if err != nil {
 		return Drain{}, err
 	}
-	return drainOf(n, w.span(), got), nil
+	d := drainOf(n, w.span(), got)
+	d.ReceiverConnections = e.recv.Connections() - conns0
+	return d, nil
 }
 
 func drainOf(n int, span time.Duration, m metered) Drain {
@@ -219,7 +225,7 @@ func (e *env) endToEnd(ctx context.Context, r *Round) error {
 	startup := x1 - x0
 
 	w := e.recv.expect(n)
-	received0 := e.recv.Total()
+	received0, conns0 := e.recv.Total(), e.recv.Connections()
 	m, err := e.startMeter(ctx, 0)
 	if err != nil {
 		return err
@@ -247,6 +253,7 @@ func (e *env) endToEnd(ctx context.Context, r *Round) error {
 		return err
 	}
 	r.EndToEnd = drainOf(n, w.span(), got)
+	r.EndToEnd.ReceiverConnections = e.recv.Connections() - conns0
 
 	if r.Latency, err = e.latency(ctx, exited); err != nil {
 		return fmt.Errorf("latency: %w", err)
@@ -312,7 +319,7 @@ func (e *env) deadEndpoints(ctx context.Context) (Drain, int64, error) {
 	}
 	healthy := e.mixed.healthyCount(n)
 	w := e.recv.expect(healthy)
-	conns0 := e.dead.Accepted()
+	conns0, okConns0 := e.dead.Accepted(), e.recv.Connections()
 	m, err := e.startMeter(ctx, 0)
 	if err != nil {
 		return Drain{}, 0, err
@@ -333,7 +340,9 @@ func (e *env) deadEndpoints(ctx context.Context) (Drain, int64, error) {
 	if err != nil {
 		return Drain{}, 0, err
 	}
-	return drainOf(healthy, w.span(), got), e.dead.Accepted() - conns0, nil
+	d := drainOf(healthy, w.span(), got)
+	d.ReceiverConnections = e.recv.Connections() - okConns0
+	return d, e.dead.Accepted() - conns0, nil
 }
 
 // bulkRate matches the rate `enqueue bulk` prints: "… (12345/s) …".
