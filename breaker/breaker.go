@@ -52,16 +52,32 @@ func (b *Breaker) Now() time.Time {
 // (or any unknown Outcome) queues nothing. Whether the app is counted at all
 // is the caller's decision (see Counts).
 func (b *Breaker) Record(pipe redis.Pipeliner, appID, orgID int64, o Outcome) {
-	field := o.field()
-	if field == "" {
+	inc, ok := b.Increment(appID, orgID, o)
+	if !ok {
 		return
 	}
 	// The commands run when the caller executes the pipe; that Exec's
 	// context governs the round trip, so a background context is enough here.
 	ctx := context.Background()
-	key := Key(appID, orgID, b.now())
-	pipe.HIncrBy(ctx, key, field, 1)
-	pipe.Expire(ctx, key, keyTTL)
+	pipe.HIncrBy(ctx, inc.Key, inc.Field, 1)
+	pipe.Expire(ctx, inc.Key, inc.TTL)
+}
+
+// Increment is one counter update: HINCRBY Key Field 1, then EXPIRE Key TTL.
+type Increment struct {
+	Key   string
+	Field string
+	TTL   time.Duration
+}
+
+// Increment returns the update Record would queue for o, for callers that
+// write it by other means (the request log's script); ok is false for None.
+func (b *Breaker) Increment(appID, orgID int64, o Outcome) (inc Increment, ok bool) {
+	field := o.field()
+	if field == "" {
+		return Increment{}, false
+	}
+	return Increment{Key: Key(appID, orgID, b.now()), Field: field, TTL: keyTTL}, true
 }
 
 // Broken reports whether appID/orgID is broken by the rules of IsBroken. It

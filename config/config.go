@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/hookworker/hookworker/netguard"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -42,8 +43,13 @@ type Config struct {
 	// OpsReadOnly is OPS_READ_ONLY: mount the queue UI read-only. Defaults to false.
 	OpsReadOnly bool
 	// WorkerConcurrency is WORKER_CONCURRENCY, asynq's concurrency. The work
-	// is I/O-bound, so it is high. Defaults to 100.
+	// is I/O-bound and a dead endpoint holds a slot for WEBHOOK_TIMEOUT, so
+	// it is high. Defaults to 500.
 	WorkerConcurrency int
+	// WorkerFetchers is WORKER_FETCHERS: asynq servers in this process,
+	// each fetching tasks in its own loop and holding a share of
+	// WorkerConcurrency. Defaults to 2.
+	WorkerFetchers int
 	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.
 	WebhookTimeout time.Duration
 	// WebhookMaxRetries is WEBHOOK_MAX_RETRIES: retries after the first
@@ -74,7 +80,7 @@ type Config struct {
 	// after SIGTERM before they go back to the queue. Defaults to 8s.
 	ShutdownTimeout time.Duration
 	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often an idle worker
-	// polls its queues. Defaults to 50ms.
+	// polls its queues. Defaults to 10ms.
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
 	// retries and scheduled tasks move to pending. Defaults to 1s.
@@ -86,7 +92,8 @@ type Config struct {
 	// flight in this process; 0 means no limit. Defaults to 0.
 	AppConcurrency int
 	// CacheTTL is CACHE_TTL: how long an installation's delivery target is
-	// cached; 0 disables the cache. Defaults to 0.
+	// cached; 0 disables the cache. A disable reaches every worker's cache
+	// at once; other changes to the rows take up to this long. Defaults to 5s.
 	CacheTTL time.Duration
 }
 
@@ -97,7 +104,8 @@ func Defaults() Config {
 		MailFrom:                 "hookworker@localhost",
 		BaseURL:                  "http://localhost:9000",
 		HTTPAddr:                 "127.0.0.1:8080",
-		WorkerConcurrency:        100,
+		WorkerConcurrency:        500,
+		WorkerFetchers:           2,
 		WebhookTimeout:           time.Second,
 		WebhookMaxRetries:        3,
 		WebhookRetryDelay:        5 * time.Minute,
@@ -107,9 +115,10 @@ func Defaults() Config {
 		LogFormat:                "json",
 		LogLevel:                 "info",
 		ShutdownTimeout:          8 * time.Second,
-		TaskCheckInterval:        50 * time.Millisecond,
+		TaskCheckInterval:        10 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		MaxPayloadBytes:          1 << 20,
+		CacheTTL:                 5 * time.Second,
 	}
 }
 
@@ -128,6 +137,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p.str("OPS_BASIC_AUTH", &c.OpsBasicAuth)
 	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
+	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
 	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)
 	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100) // at most tasks.TaskMaxRetry, asynq's own limit
 	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)
@@ -325,24 +335,14 @@ func (p *parser) networks(name string, dst *[]netip.Prefix) {
 	if !ok {
 		return
 	}
-	var out []netip.Prefix
-	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		pfx, err := netip.ParsePrefix(part)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(part)
-			if aerr != nil {
-				p.fail(name, "%q is not a CIDR (e.g. 10.0.0.0/8)", part)
-				return
-			}
-			pfx = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		out = append(out, pfx.Masked())
+	// The guard's own parser: it refuses a prefix with host bits set
+	// (10.1.2.3/8), so a typo cannot open a bigger network than meant.
+	nets, err := netguard.ParseNetworks(v)
+	if err != nil {
+		p.fail(name, "%v", err)
+		return
 	}
-	*dst = out
+	*dst = nets
 }
 
 // Redact returns raw with any password replaced by "xxxxx", for logs. A

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -100,6 +101,11 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", auth.wrap(metricsHandler(o.Gatherer, o.Redis, o.Log)))
 	mux.Handle(s.ui.RootPath()+"/", auth.wrap(s.ui))
+	// Go's profiler, for operators chasing CPU or memory; behind the same
+	// credentials as the metrics.
+	mux.Handle("GET /debug/pprof/", auth.wrap(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", auth.wrap(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", auth.wrap(http.HandlerFunc(pprof.Trace)))
 	s.handler = mux
 	return s, nil
 }

@@ -4,13 +4,9 @@
 package requestlog
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -105,25 +101,4 @@ func Cut(s string) string {
 		n++
 	}
 	return s
-}
-
-// Append queues the writes of one entry onto pipe: LPUSH, LTRIM and EXPIRE
-// on the request list, and on the error list for failures. The caller runs
-// the pipe, with the breaker's writes, in one round trip.
-func Append(pipe redis.Pipeliner, appID int64, event string, e Entry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	push := func(key string) {
-		pipe.LPush(ctx, key, b)
-		pipe.LTrim(ctx, key, 0, MaxEntries-1)
-		pipe.Expire(ctx, key, TTL)
-	}
-	push(RequestKey(appID, event))
-	if IsFailure(e.ResponseCode) {
-		push(ErrorKey(appID, event))
-	}
-	return nil
 }

@@ -186,13 +186,14 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-func TestAppend(t *testing.T) {
+func TestWriter(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.NewRedis(t).Client
 	ctx := context.Background()
 	const appID, ev = 9, "issue.created"
+	w := NewWriter(rdb)
 
-	// 104 successes and 103 failures, each pipelined like the deliverer does.
+	// 104 attempts, successes and failures, each one Write like the deliverer's.
 	for i := range 104 {
 		code := 200
 		if i%2 == 1 || i >= 100 {
@@ -201,10 +202,7 @@ func TestAppend(t *testing.T) {
 		if i == 103 {
 			code = 0
 		}
-		pipe := rdb.Pipeline()
-		require.NoError(t, Append(pipe, appID, ev, Entry{Date: strconv.Itoa(i), ResponseCode: code}))
-		_, err := pipe.Exec(ctx)
-		require.NoError(t, err)
+		require.NoError(t, w.Write(ctx, appID, ev, Entry{Date: strconv.Itoa(i), ResponseCode: code}, nil))
 	}
 
 	reqs, err := rdb.LRange(ctx, RequestKey(appID, ev), 0, -1).Result()
@@ -233,14 +231,20 @@ func TestAppend(t *testing.T) {
 	}
 
 	// A success never creates the error list.
-	pipe := rdb.Pipeline()
-	require.NoError(t, Append(pipe, appID, "comment.created", Entry{ResponseCode: 204}))
-	_, err = pipe.Exec(ctx)
-	require.NoError(t, err)
+	require.NoError(t, w.Write(ctx, appID, "comment.created", Entry{ResponseCode: 204},
+		&Counter{Key: "counter", Field: "success_count", TTL: 8 * 24 * time.Hour}))
 	n, err := rdb.Exists(ctx, ErrorKey(appID, "comment.created")).Result()
 	require.NoError(t, err)
 	require.Zero(t, n)
 	n, err = rdb.LLen(ctx, RequestKey(appID, "comment.created")).Result()
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
+
+	// The counter travels in the same command.
+	v, err := rdb.HGetAll(ctx, "counter").Result()
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"success_count": "1"}, v)
+	ttl, err := rdb.TTL(ctx, "counter").Result()
+	require.NoError(t, err)
+	require.InDelta(t, (8 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5)
 }

@@ -57,6 +57,17 @@ func NewResourceChangeTask(p ResourceChange, opts ...asynq.Option) (*asynq.Task,
 	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(TaskMaxRetry)}, opts...)...), nil
 }
 
+// NewResourceChangeTaskFromJSON validates an already encoded payload (at
+// most maxBytes; 0: no limit) and returns its task without re-encoding it:
+// the cheap path for producers that hold JSON already, such as
+// `enqueue bulk`.
+func NewResourceChangeTaskFromJSON(b []byte, maxBytes int, opts ...asynq.Option) (*asynq.Task, error) {
+	if _, err := DecodeResourceChange(b, maxBytes); err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(TaskMaxRetry)}, opts...)...), nil
+}
+
 // EncodeResourceChange validates p and encodes it without HTML escaping.
 func EncodeResourceChange(p ResourceChange) ([]byte, error) {
 	if err := p.validate(); err != nil {
@@ -110,13 +121,9 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 	if string(bytes.TrimSpace(b)) == "null" {
 		return p, errors.New("payload: not a JSON object")
 	}
-	var raw rawResourceChange
-	if err := json.Unmarshal(b, &raw); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return p, errors.New("payload: not a JSON object")
-		}
-		return p, fmt.Errorf("payload: not valid JSON: %v", err)
+	raw, err := decodeRaw(b)
+	if err != nil {
+		return p, err
 	}
 	id, err := positiveInt(raw.InstallationID)
 	if err != nil {
@@ -126,9 +133,11 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 	if len(raw.Event) == 0 || isNull(raw.Event) {
 		return p, errors.New("payload: event is missing")
 	}
-	if err := json.Unmarshal(raw.Event, &p.Event); err != nil {
+	ev, err := jsonString(raw.Event)
+	if err != nil {
 		return p, errors.New("payload: event must be a string")
 	}
+	p.Event = ev
 	if _, _, err := event.Parse(p.Event); err != nil {
 		return p, fmt.Errorf("payload: %w", err)
 	}
@@ -152,6 +161,35 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 		p.ProjectID = &pid
 	}
 	return p, nil
+}
+
+// decodeRaw splits a payload into its raw fields: the fast walk of
+// splitObject, else encoding/json for its precise error messages and its
+// rules on unusual input (escaped or case-folded keys).
+func decodeRaw(b []byte) (rawResourceChange, error) {
+	if raw, ok := splitObject(b); ok {
+		return raw, nil
+	}
+	var raw rawResourceChange
+	if err := json.Unmarshal(b, &raw); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return raw, errors.New("payload: not a JSON object")
+		}
+		return raw, fmt.Errorf("payload: not valid JSON: %v", err)
+	}
+	return raw, nil
+}
+
+// jsonString decodes a JSON string; one without escapes (every event name)
+// is sliced out instead of going through encoding/json.
+func jsonString(raw json.RawMessage) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // positiveInt parses a JSON integer > 0.

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/event"
@@ -35,7 +36,7 @@ type TargetLoader interface {
 type Deliverer struct {
 	targets    TargetLoader
 	sender     *webhook.Sender
-	rdb        redis.Cmdable
+	reqlog     *requestlog.Writer
 	breaker    *breaker.Breaker
 	disabler   *Disabler
 	metrics    *metrics.Metrics
@@ -63,7 +64,7 @@ type DelivererConfig struct {
 // NewDeliverer returns the resource-change handler.
 func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
-		targets: c.Targets, sender: c.Sender, rdb: c.Redis, breaker: c.Breaker, disabler: c.Disabler,
+		targets: c.Targets, sender: c.Sender, reqlog: requestlog.NewWriter(c.Redis), breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}
@@ -80,11 +81,11 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		d.log.Warn("send_resource_change_webhook.bad_payload", zap.Error(err))
 		return Permanent(err)
 	}
-	log := d.log.With(zap.Int64("installation_id", p.InstallationID), zap.String("event", p.Event))
+	log := &taskLog{l: d.log, fields: []zap.Field{zap.Int64("installation_id", p.InstallationID), zap.String("event", p.Event)}}
 
 	target, err := d.targets.Target(ctx, p.InstallationID)
 	if errors.Is(err, store.ErrNotFound) {
-		log.Info("send_process_resource_change_webhook.missing_installation")
+		log.info("send_process_resource_change_webhook.missing_installation")
 		return nil
 	}
 	if err != nil {
@@ -92,28 +93,28 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return d.retryOrGiveUp(ctx, log, err)
 	}
 	if target.HookID == 0 {
-		log.Info("send_webhooks.missing_servicehook")
+		log.info("send_webhooks.missing_servicehook")
 		return nil
 	}
 	if !target.HookEvents.Contains(p.Event) {
 		return nil
 	}
 	if len(target.AppEvents) == 0 {
-		log.Info("send_webhooks.app_disabled", zap.String("sentry_app", target.AppSlug))
+		log.info("send_webhooks.app_disabled", zap.String("sentry_app", target.AppSlug))
 		return nil
 	}
 	if len(target.ProjectIDs) > 0 && (p.ProjectID == nil || !slices.Contains(target.ProjectIDs, *p.ProjectID)) {
-		log.Info("send_webhooks.project_not_allowed", zap.Int64s("allowed_project_ids", target.ProjectIDs), zap.Any("project_id", p.ProjectID))
+		log.info("send_webhooks.project_not_allowed", zap.Int64s("allowed_project_ids", target.ProjectIDs), zap.Any("project_id", p.ProjectID))
 		return nil
 	}
 	if target.WebhookURL == "" {
-		log.Warn("send_webhooks.missing_webhook_url", zap.String("sentry_app", target.AppSlug))
+		log.warn("send_webhooks.missing_webhook_url", zap.String("sentry_app", target.AppSlug))
 		return nil
 	}
 	return d.deliver(ctx, log, t, p, target)
 }
 
-func (d *Deliverer) deliver(ctx context.Context, log *zap.Logger, t *asynq.Task, p ResourceChange, target *store.Target) error {
+func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {
 	resource, action, _ := event.Parse(p.Event) // validated by DecodeResourceChange
 	buf := d.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -127,15 +128,15 @@ func (d *Deliverer) deliver(ctx context.Context, log *zap.Logger, t *asynq.Task,
 		URL: target.WebhookURL, Resource: resource, Body: buf.Bytes(), Secret: target.ClientSecret,
 		DeliveryID: deliveryID, Now: now,
 	})
-	log = log.With(zap.String("sentry_app", target.AppSlug), zap.String("webhook_url", redactURL(target.WebhookURL)),
-		zap.String("delivery_id", deliveryID))
+	log.fields = append(log.fields, zap.String("sentry_app", target.AppSlug), zap.String("delivery_id", deliveryID))
+	log.webhookURL = target.WebhookURL
 
 	var invalid *webhook.InvalidURLError
 	switch {
 	case netguard.IsRefused(sendErr), errors.As(sendErr, &invalid):
 		d.metrics.Refused.Inc()
-		log.Warn("send_webhooks.destination_refused", zap.Error(sendErr))
-		return Permanent(fmt.Errorf("webhook destination refused: %w", sendErr))
+		log.warn("send_webhooks.destination_refused", zap.Error(sendErr))
+		return Permanent(sendErr)
 	case sendErr != nil && ctx.Err() != nil:
 		return ctx.Err() // shutdown or task deadline: back to the queue
 	}
@@ -152,45 +153,51 @@ func (d *Deliverer) deliver(ctx context.Context, log *zap.Logger, t *asynq.Task,
 	return d.outcome(ctx, log, p.Event, code, resp, sendErr)
 }
 
-// record writes the request log entry and the breaker counter in one
-// pipelined round trip. A failure is logged, not returned: the webhook was
-// sent, and retrying would send it again.
-func (d *Deliverer) record(ctx context.Context, log *zap.Logger, target *store.Target, ev string, now time.Time,
+// record writes the request log entry and the breaker counter in one Redis
+// command. It runs even when the task's context has just been cancelled (a
+// shutdown right after the POST), so the attempt is not lost. A failure is
+// logged, not returned: the webhook was sent, and retrying would send it
+// again.
+func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Target, ev string, now time.Time,
 	resp *webhook.Response, body []byte, counted bool, outcome breaker.Outcome) {
 	entry := requestlog.NewEntry(requestlog.Attempt{
 		Time: now, ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
 		Internal: target.AppStatus == models.AppInternal, RequestHeader: resp.RequestHeader, RequestBody: body,
 		ResponseHeader: resp.Header, ResponseBody: resp.Body,
 	})
-	pipe := d.rdb.Pipeline()
-	if err := requestlog.Append(pipe, target.AppID, ev, entry); err != nil {
-		log.Error("request_log.encode_failed", zap.Error(err))
-		return
-	}
+	var counter *requestlog.Counter
 	if counted {
-		d.breaker.Record(pipe, target.AppID, target.OrganizationID, outcome)
+		if inc, ok := d.breaker.Increment(target.AppID, target.OrganizationID, outcome); ok {
+			c := requestlog.Counter(inc)
+			counter = &c
+		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		log.Error("request_log.write_failed", zap.Error(err))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := d.reqlog.Write(ctx, target.AppID, ev, entry, counter); err != nil {
+		log.error("request_log.write_failed", zap.Error(err))
 	}
 }
 
-func (d *Deliverer) checkBroken(ctx context.Context, log *zap.Logger, target *store.Target) {
+// recordTimeout bounds the request-log write of one attempt.
+const recordTimeout = 5 * time.Second
+
+func (d *Deliverer) checkBroken(ctx context.Context, log *taskLog, target *store.Target) {
 	broken, err := d.breaker.Broken(ctx, target.AppID, target.OrganizationID)
 	if err != nil {
-		log.Error("breaker.check_failed", zap.Error(err))
+		log.error("breaker.check_failed", zap.Error(err))
 		return
 	}
 	if !broken {
 		return
 	}
 	if err := d.disabler.Disable(ctx, target); err != nil {
-		log.Error("sentryapp.disable_failed", zap.Error(err))
+		log.error("sentryapp.disable_failed", zap.Error(err))
 	}
 }
 
 // outcome maps the attempt's result to the task's next state (flow.md §3).
-func (d *Deliverer) outcome(ctx context.Context, log *zap.Logger, ev string, code int, resp *webhook.Response, sendErr error) error {
+func (d *Deliverer) outcome(ctx context.Context, log *taskLog, ev string, code int, resp *webhook.Response, sendErr error) error {
 	var err error
 	switch {
 	case sendErr != nil:
@@ -204,7 +211,7 @@ func (d *Deliverer) outcome(ctx context.Context, log *zap.Logger, ev string, cod
 			err = &RetryAfterError{Delay: delay, Err: err}
 		}
 	case code < 500:
-		log.Info("send_webhooks.client_error", zap.Int("status", code))
+		log.info("send_webhooks.client_error", zap.Int("status", code))
 		return nil
 	default:
 		err = fmt.Errorf("webhook answered %d", code)
@@ -214,13 +221,13 @@ func (d *Deliverer) outcome(ctx context.Context, log *zap.Logger, ev string, cod
 
 // retryOrGiveUp returns err for another attempt, or archives the task once
 // WEBHOOK_MAX_RETRIES retries are spent, whatever MaxRetry the producer set.
-func (d *Deliverer) retryOrGiveUp(ctx context.Context, log *zap.Logger, err error) error {
+func (d *Deliverer) retryOrGiveUp(ctx context.Context, log *taskLog, err error) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	if retried >= d.maxRetries {
-		log.Warn("send_webhooks.retries_exhausted", zap.Int("attempts", retried+1), zap.Error(err))
+		log.warn("send_webhooks.retries_exhausted", zap.Int("attempts", retried+1), zap.Error(err))
 		return Permanent(fmt.Errorf("giving up after %d attempts: %w", retried+1, err))
 	}
-	log.Info("send_webhooks.retry", zap.Int("attempt", retried+1), zap.Error(err))
+	log.info("send_webhooks.retry", zap.Int("attempt", retried+1), zap.Error(err))
 	return err
 }
 
@@ -252,3 +259,29 @@ func redactURL(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// taskLog carries the fields of one task's log lines without encoding them
+// until a line is written: most deliveries log nothing, and zap's With
+// would encode the fields on every task.
+type taskLog struct {
+	l      *zap.Logger
+	fields []zap.Field
+	// webhookURL is redacted only when a line is written.
+	webhookURL string
+}
+
+func (t *taskLog) write(level zapcore.Level, msg string, extra []zap.Field) {
+	ce := t.l.Check(level, msg)
+	if ce == nil {
+		return
+	}
+	fields := append(append([]zap.Field(nil), t.fields...), extra...)
+	if t.webhookURL != "" {
+		fields = append(fields, zap.String("webhook_url", redactURL(t.webhookURL)))
+	}
+	ce.Write(fields...)
+}
+
+func (t *taskLog) info(msg string, f ...zap.Field)  { t.write(zapcore.InfoLevel, msg, f) }
+func (t *taskLog) warn(msg string, f ...zap.Field)  { t.write(zapcore.WarnLevel, msg, f) }
+func (t *taskLog) error(msg string, f ...zap.Field) { t.write(zapcore.ErrorLevel, msg, f) }

@@ -114,10 +114,12 @@ func TestAppendBodyAppends(t *testing.T) {
 func TestAppendBodyInvalidJSON(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	err := AppendBody(&buf, "created", "u", json.RawMessage(`{"a":`), nil)
+	// Only JSON that needs compacting is checked (the decoder validated
+	// payloads before); these have whitespace, so they are.
+	err := AppendBody(&buf, "created", "u", json.RawMessage(`{"a": `), nil)
 	require.ErrorContains(t, err, "data")
 	buf.Reset()
-	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{bad}`))
+	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{bad }`))
 	require.ErrorContains(t, err, "actor")
 }
 

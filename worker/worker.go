@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -43,7 +44,7 @@ type Deps struct {
 
 // Worker is a configured asynq server with hookworker's handlers.
 type Worker struct {
-	server  *asynq.Server
+	servers []*asynq.Server
 	client  *asynq.Client
 	mux     *asynq.ServeMux
 	sender  *webhook.Sender
@@ -51,6 +52,11 @@ type Worker struct {
 	// Deliverer handles resource-change tasks.
 	Deliverer *tasks.Deliverer
 	log       *zap.Logger
+	// cache is nil when CACHE_TTL is 0.
+	cache      *store.Cache
+	rdb        *redis.Client
+	stopListen context.CancelFunc
+	listening  chan struct{}
 }
 
 // New builds the handlers and the server; nothing runs until Start.
@@ -71,14 +77,22 @@ func New(d Deps) (*Worker, error) {
 		Timeout: c.WebhookTimeout, Guard: guard, UserAgent: "hookworker/" + version.Version,
 	})
 	st := store.New(d.DB)
+	var targets tasks.TargetLoader = st
+	var invalidator tasks.Invalidator
+	var cache *store.Cache
+	if c.CacheTTL > 0 {
+		cache = store.NewCache(st, c.CacheTTL, 10000)
+		targets = cache
+		invalidator = broadcaster{cache: cache, rdb: d.Redis, log: d.Log}
+	}
 	brk := breaker.New(d.Redis, breaker.Options{Now: d.Now, TimeoutThreshold: c.BrokenTimeoutThreshold})
 	client := asynq.NewClientFromRedisClient(d.Redis)
 	disabler := tasks.NewDisabler(tasks.DisablerConfig{
-		Store: st, Breaker: brk, Enqueuer: client, Metrics: d.Metrics, Log: d.Log,
+		Store: st, Breaker: brk, Enqueuer: client, Invalidator: invalidator, Metrics: d.Metrics, Log: d.Log,
 		BaseURL: c.BaseURL, MailMaxRetries: c.MailMaxRetries,
 	})
 	deliverer := tasks.NewDeliverer(tasks.DelivererConfig{
-		Targets: st, Sender: sender, Redis: d.Redis, Breaker: brk, Disabler: disabler,
+		Targets: targets, Sender: sender, Redis: d.Redis, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
@@ -89,23 +103,50 @@ func New(d Deps) (*Worker, error) {
 	mux.Handle(tasks.TypeSendEmail, mailer)
 
 	policy := tasks.RetryPolicy{WebhookDelay: c.WebhookRetryDelay, MailDelay: c.MailRetryDelay}
-	server := asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
-		Concurrency:              c.WorkerConcurrency,
-		Queues:                   map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
-		RetryDelayFunc:           policy.Delay,
-		ShutdownTimeout:          c.ShutdownTimeout,
-		TaskCheckInterval:        c.TaskCheckInterval,
-		DelayedTaskCheckInterval: c.DelayedTaskCheckInterval,
-		Logger:                   d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar(),
-		LogLevel:                 asynqLevel(d.Log.Level()),
-	})
-	return &Worker{server: server, client: client, mux: mux, sender: sender, Metrics: d.Metrics, Deliverer: deliverer, log: d.Log}, nil
+	// asynq fetches tasks in one serial loop per server, one Redis round
+	// trip each; with I/O-bound handlers that loop, not the CPU, caps
+	// throughput. Several servers in one process fetch in parallel and share
+	// the concurrency.
+	fetchers := max(1, min(c.WorkerFetchers, c.WorkerConcurrency))
+	servers := make([]*asynq.Server, fetchers)
+	for i := range servers {
+		share := c.WorkerConcurrency / fetchers
+		if i < c.WorkerConcurrency%fetchers {
+			share++
+		}
+		servers[i] = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
+			Concurrency:              share,
+			Queues:                   map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
+			RetryDelayFunc:           policy.Delay,
+			ShutdownTimeout:          c.ShutdownTimeout,
+			TaskCheckInterval:        c.TaskCheckInterval,
+			DelayedTaskCheckInterval: c.DelayedTaskCheckInterval,
+			Logger:                   d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar(),
+			LogLevel:                 asynqLevel(d.Log.Level()),
+		})
+	}
+	return &Worker{servers: servers, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,
+		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log}, nil
 }
 
-// Start starts processing tasks in the background.
+// Start starts processing tasks in the background (and, with the cache on,
+// listening for other workers' invalidations).
 func (w *Worker) Start() error {
-	if err := w.server.Start(w.mux); err != nil {
-		return fmt.Errorf("start asynq server: %w", err)
+	if w.cache != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w.stopListen, w.listening = cancel, make(chan struct{})
+		go func() {
+			defer close(w.listening)
+			w.cache.Listen(ctx, w.rdb, w.log)
+		}()
+	}
+	for i, srv := range w.servers {
+		if err := srv.Start(w.mux); err != nil {
+			for _, started := range w.servers[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start asynq server: %w", err)
+		}
 	}
 	return nil
 }
@@ -114,7 +155,15 @@ func (w *Worker) Start() error {
 // tasks and returns the rest to their queue, then releases connections it
 // opened (not the shared Redis client or database).
 func (w *Worker) Shutdown() {
-	w.server.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range w.servers {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
+	if w.stopListen != nil {
+		w.stopListen()
+		<-w.listening
+	}
 	w.client.Close()
 	w.sender.Close()
 }
@@ -147,5 +196,22 @@ func asynqLevel(l zapcore.Level) asynq.LogLevel {
 		return asynq.WarnLevel
 	default:
 		return asynq.ErrorLevel
+	}
+}
+
+// broadcaster forgets an app in this worker's cache and tells every other
+// worker to do the same, so a disabled app gets nothing anywhere.
+type broadcaster struct {
+	cache *store.Cache
+	rdb   redis.Cmdable
+	log   *zap.Logger
+}
+
+func (b broadcaster) InvalidateApp(appID int64) {
+	b.cache.InvalidateApp(appID)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := store.PublishInvalidation(ctx, b.rdb, appID); err != nil {
+		b.log.Error("cache.invalidation_not_published", zap.Int64("sentry_app_id", appID), zap.Error(err))
 	}
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,11 +146,12 @@ func readData(v string, stdin io.Reader) (json.RawMessage, error) {
 }
 
 // bulk enqueues every valid line of stdin with several concurrent
-// enqueuers sharing one pooled client; bad lines are reported by number and
-// skipped.
+// enqueuers sharing one pooled client; each validates its lines and
+// enqueues them as they are (no re-encoding). Bad lines are reported by
+// number and skipped.
 func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bulk", flag.ContinueOnError)
-	workers := fs.Int("workers", 32, "concurrent enqueuers")
+	workers := fs.Int("workers", 64, "concurrent enqueuers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -165,10 +167,10 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 
 	type line struct {
 		n    int
-		task *asynq.Task
+		data []byte
 	}
 	lines := make(chan line, 4*(*workers))
-	var ok, failed atomic.Int64
+	var ok, bad, failed atomic.Int64
 	var mu sync.Mutex // serialises reports on stderr
 	report := func(format string, a ...any) {
 		mu.Lock()
@@ -178,38 +180,33 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range *workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for l := range lines {
-				if _, err := client.Enqueue(l.task); err != nil {
+				task, err := tasks.NewResourceChangeTaskFromJSON(l.data, cfg.MaxPayloadBytes)
+				if err != nil {
+					bad.Add(1)
+					report("line %d: %v", l.n, err)
+					continue
+				}
+				if _, err := client.Enqueue(task); err != nil {
 					failed.Add(1)
 					report("line %d: enqueue: %v", l.n, err)
 					continue
 				}
 				ok.Add(1)
 			}
-		}()
+		})
 	}
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), cfg.MaxPayloadBytes+1)
-	n, bad := 0, 0
+	n := 0
 	for sc.Scan() {
 		n++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
 			continue
 		}
-		p, err := tasks.DecodeResourceChange([]byte(text), cfg.MaxPayloadBytes)
-		if err == nil {
-			var task *asynq.Task
-			if task, err = tasks.NewResourceChangeTask(p); err == nil {
-				lines <- line{n: n, task: task}
-				continue
-			}
-		}
-		bad++
-		report("line %d: %v", n, err)
+		lines <- line{n: n, data: bytes.Clone(text)}
 	}
 	close(lines)
 	wg.Wait()
@@ -218,9 +215,9 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 		return fmt.Errorf("read stdin after line %d: %w", n, err)
 	}
 	rate := float64(ok.Load()) / elapsed.Seconds()
-	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s); %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate, bad, failed.Load())
-	if bad > 0 || failed.Load() > 0 {
-		return fmt.Errorf("%d of %d lines not enqueued", bad+int(failed.Load()), n)
+	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s); %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate, bad.Load(), failed.Load())
+	if bad.Load() > 0 || failed.Load() > 0 {
+		return fmt.Errorf("%d of %d lines not enqueued", bad.Load()+failed.Load(), n)
 	}
 	return nil
 }
