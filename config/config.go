@@ -88,9 +88,6 @@ type Config struct {
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES, the largest task payload
 	// accepted. Defaults to 1048576 (1 MiB).
 	MaxPayloadBytes int
-	// AppConcurrency is APP_CONCURRENCY: deliveries one app may have in
-	// flight in this process; 0 means no limit. Defaults to 0.
-	AppConcurrency int
 	// CacheTTL is CACHE_TTL: how long an installation's delivery target is
 	// cached; 0 disables the cache. A disable reaches every worker's cache
 	// at once; other changes to the rows take up to this long. Defaults to 5s.
@@ -152,7 +149,6 @@ func Load(getenv func(string) string) (Config, error) {
 	p.duration("TASK_CHECK_INTERVAL", &c.TaskCheckInterval, time.Millisecond, time.Minute)
 	p.duration("DELAYED_TASK_CHECK_INTERVAL", &c.DelayedTaskCheckInterval, 10*time.Millisecond, time.Minute)
 	p.integer("MAX_PAYLOAD_BYTES", &c.MaxPayloadBytes, 1024, 64<<20)
-	p.integer("APP_CONCURRENCY", &c.AppConcurrency, 0, 10000)
 	p.duration("CACHE_TTL", &c.CacheTTL, 0, time.Hour)
 	if p.err != nil {
 		return Config{}, p.err

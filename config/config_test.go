@@ -76,7 +76,6 @@ func TestLoadEveryVariable(t *testing.T) {
 		"TASK_CHECK_INTERVAL":         "100ms",
 		"DELAYED_TASK_CHECK_INTERVAL": "2s",
 		"MAX_PAYLOAD_BYTES":           "4096",
-		"APP_CONCURRENCY":             "16",
 		"CACHE_TTL":                   "30s",
 	}
 	c, err := loadEnv(env)
@@ -109,7 +108,6 @@ func TestLoadEveryVariable(t *testing.T) {
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: 2 * time.Second,
 		MaxPayloadBytes:          4096,
-		AppConcurrency:           16,
 		CacheTTL:                 30 * time.Second,
 	}, c)
 
@@ -155,7 +153,6 @@ func TestLoadErrors(t *testing.T) {
 		{"BROKEN_TIMEOUT_THRESHOLD", "0", "out of range"},
 		{"BROKEN_TIMEOUT_THRESHOLD", "1e3", "not an integer"},
 		{"MAX_PAYLOAD_BYTES", "100", "out of range"},
-		{"APP_CONCURRENCY", "-2", "out of range"},
 		{"OPS_READ_ONLY", "yes", `"yes" is not a boolean`},
 		{"WEBHOOK_ALLOW_PRIVATE", "on", "not a boolean"},
 		{"WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/33", `invalid network "10.0.0.0/33"`},

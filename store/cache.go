@@ -35,7 +35,17 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[int64]cacheEntry
+	// gen counts invalidations; recent[g%len(recent)] is the app of
+	// invalidation g. A load overtaken by an invalidation of its app may
+	// have read the row before the disable committed: it is not stored,
+	// and the callers that shared it load again.
+	gen    uint64
+	recent [invalidationMemory]int64
 }
+
+// invalidationMemory is how many recent invalidations the cache remembers
+// to tell whether one concerned a load in flight; past it, it assumes so.
+const invalidationMemory = 64
 
 type cacheEntry struct {
 	target  *Target
@@ -54,35 +64,90 @@ func NewCache(next Loader, ttl time.Duration, max int) *Cache {
 // Target returns the cached target of installationID, loading it on a miss.
 // Callers must not modify the returned Target.
 func (c *Cache) Target(ctx context.Context, installationID int64) (*Target, error) {
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[installationID]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if e, ok, _ := c.lookup(installationID); ok {
 		return e.target, e.err
 	}
-	v, err, _ := c.group.Do(strconv.FormatInt(installationID, 10), func() (any, error) {
-		t, err := c.next.Target(ctx, installationID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err // database trouble is not cached
-		}
-		c.put(installationID, cacheEntry{target: t, err: err, expires: c.now().Add(c.ttl)})
-		return t, err
+	v, _, _ := c.group.Do(strconv.FormatInt(installationID, 10), func() (any, error) {
+		return c.load(ctx, installationID), nil
 	})
-	if err != nil {
-		return nil, err
+	r := v.(loaded)
+	if r.entry.target != nil && c.invalidatedSince(r.entry.target.AppID, r.gen) {
+		// The app was disabled while the shared load ran, which may have
+		// read it before: read it again.
+		r = c.load(ctx, installationID)
 	}
-	return v.(*Target), nil
+	return r.entry.target, r.entry.err
 }
 
-func (c *Cache) put(id int64, e cacheEntry) {
+// loaded is the result of a load and the invalidation generation it
+// started at.
+type loaded struct {
+	entry cacheEntry
+	gen   uint64
+}
+
+// load reads installationID through next and caches the result, unless it
+// is a database error or its app was invalidated meanwhile.
+func (c *Cache) load(ctx context.Context, installationID int64) loaded {
+	e, ok, gen := c.lookup(installationID)
+	if ok { // a flight that just ended stored it after the caller's lookup
+		return loaded{e, gen}
+	}
+	t, err := c.next.Target(ctx, installationID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return loaded{cacheEntry{err: err}, gen} // database trouble is not cached
+	}
+	e = cacheEntry{target: t, err: err, expires: c.now().Add(c.ttl)}
+	c.put(installationID, gen, e)
+	return loaded{e, gen}
+}
+
+// lookup returns the live entry of id (ok false on a miss or an expired
+// entry) and the current invalidation generation.
+func (c *Cache) lookup(id int64) (e cacheEntry, ok bool, gen uint64) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e, found := c.entries[id]
+	if found && now.Before(e.expires) {
+		return e, true, c.gen
+	}
+	return cacheEntry{}, false, c.gen
+}
+
+// invalidatedSince reports whether appID was invalidated after generation
+// gen (or too many invalidations happened since to tell).
+func (c *Cache) invalidatedSince(appID int64, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.invalidatedSinceLocked(appID, gen)
+}
+
+func (c *Cache) invalidatedSinceLocked(appID int64, gen uint64) bool {
+	if c.gen-gen > invalidationMemory {
+		return true
+	}
+	for g := gen + 1; g <= c.gen; g++ {
+		if c.recent[g%invalidationMemory] == appID {
+			return true
+		}
+	}
+	return false
+}
+
+// put stores e, loaded from generation gen, unless its app was invalidated
+// since.
+func (c *Cache) put(id int64, gen uint64, e cacheEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.target != nil && c.invalidatedSinceLocked(e.target.AppID, gen) {
+		return
+	}
 	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
 		now := c.now()
 		evicted := false
 		for k, old := range c.entries { // drop expired entries first, else any one
-			if now.After(old.expires) {
+			if !now.Before(old.expires) {
 				delete(c.entries, k)
 				evicted = true
 			}
@@ -101,6 +166,8 @@ func (c *Cache) put(id int64, e cacheEntry) {
 func (c *Cache) InvalidateApp(appID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
+	c.recent[c.gen%invalidationMemory] = appID
 	for k, e := range c.entries {
 		if e.target != nil && e.target.AppID == appID {
 			delete(c.entries, k)
@@ -108,28 +175,58 @@ func (c *Cache) InvalidateApp(appID int64) {
 	}
 }
 
-// Listen applies invalidations published on InvalidateChannel until ctx
-// ends. Run it in a goroutine; it resubscribes when the connection drops.
-func (c *Cache) Listen(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger) {
+// Listen subscribes to InvalidateChannel and applies what arrives until ctx
+// ends; run it in a goroutine. ready (nil allowed) is closed once Redis has
+// confirmed the subscription, so a worker can start only when it cannot
+// miss an invalidation. Every time the subscription is (re)established the
+// whole cache is dropped: what was published while it was down is unknown.
+func (c *Cache) Listen(ctx context.Context, rdb redis.UniversalClient, log *zap.Logger, ready chan<- struct{}) {
 	sub := rdb.Subscribe(ctx, InvalidateChannel)
 	defer sub.Close()
-	ch := sub.Channel()
+	// Receive blocks in a read that ctx does not interrupt; closing the
+	// subscription does.
+	stop := context.AfterFunc(ctx, func() { sub.Close() })
+	defer stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
+		msg, err := sub.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
 				return
 			}
-			id, err := strconv.ParseInt(msg.Payload, 10, 64)
+			log.Debug("cache.subscription_error", zap.Error(err))
+			select { // go-redis reconnects on the next Receive
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				c.invalidateAll()
+				if ready != nil {
+					close(ready)
+					ready = nil
+				}
+			}
+		case *redis.Message:
+			id, err := strconv.ParseInt(m.Payload, 10, 64)
 			if err != nil {
-				log.Warn("cache.bad_invalidation", zap.String("payload", msg.Payload))
+				log.Warn("cache.bad_invalidation", zap.String("payload", m.Payload))
 				continue
 			}
 			c.InvalidateApp(id)
 		}
 	}
+}
+
+// invalidateAll forgets every entry, and every load under way.
+func (c *Cache) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen += invalidationMemory + 1 // loads under way see more than they can check: discarded
+	clear(c.entries)
 }
 
 // PublishInvalidation tells every worker's cache to forget appID.

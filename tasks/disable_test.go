@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-	"gorm.io/gorm"
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/internal/testenv"
@@ -34,10 +32,7 @@ func disableNow() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.U
 const disableBaseURL = "https://sentry.example.com"
 
 // recipient is an owner who must get the e-mail.
-type recipient struct {
-	UserID int64
-	Email  string
-}
+type recipient = testenv.Recipient
 
 // disableBundle is what the Disabler tests work with.
 type disableBundle struct {
@@ -71,66 +66,11 @@ func setupDisable(t *testing.T) *disableBundle {
 		Status: models.AppInternal, Events: []string{"issue.created", "error.created"},
 	})
 	require.NoError(t, err)
-	b.owners, b.others = addMembers(t, b.pg.DB, b.seed.OrganizationID)
+	b.owners, b.others = testenv.AddMembers(t, b.pg.DB, b.seed.OrganizationID)
 	b.target, err = store.New(b.pg.DB).Target(context.Background(), b.seed.InstallationID)
 	require.NoError(t, err)
 	writeErrorDays(t, b.redis, b.seed, disableNow(), 31)
 	return b
-}
-
-// addMembers adds to organization orgID, beside the seeded owner, a second
-// active owner and everyone who must not be e-mailed: an inactive owner, an
-// owner user without e-mail, an invited owner without user, an active
-// manager, admin and member, and an owner of another organization. It
-// returns the seeded and the second owner, sorted by user id, and the
-// addresses of the others.
-func addMembers(t *testing.T, db *gorm.DB, orgID int64) (owners []recipient, others []string) {
-	t.Helper()
-	var seeded models.OrganizationMember
-	require.NoError(t, db.Where("organization_id = ? AND role = 'owner'", orgID).First(&seeded).Error)
-	var seededUser models.User
-	require.NoError(t, db.First(&seededUser, *seeded.UserID).Error)
-	owners = append(owners, recipient{UserID: seededUser.ID, Email: seededUser.Email})
-
-	addUser := func(email string, active bool, role string, org int64, memberEmail string) int64 {
-		u := models.User{Email: email, Name: role, IsActive: active}
-		require.NoError(t, db.Create(&u).Error)
-		require.NoError(t, db.Create(&models.OrganizationMember{OrganizationID: org, UserID: &u.ID, Email: memberEmail, Role: role}).Error)
-		return u.ID
-	}
-	tag := fmt.Sprintf("org%d", orgID)
-	// The user's address is used, not the member row's (which may be stale).
-	id := addUser("second-owner-"+tag+"@example.com", true, "owner", orgID, "stale-"+tag+"@example.com")
-	owners = append(owners, recipient{UserID: id, Email: "second-owner-" + tag + "@example.com"})
-	others = append(others, "stale-"+tag+"@example.com")
-
-	for _, p := range []struct {
-		email  string
-		active bool
-		role   string
-	}{
-		{"inactive-owner-" + tag + "@example.com", false, "owner"},
-		{"manager-" + tag + "@example.com", true, "manager"},
-		{"admin-" + tag + "@example.com", true, "admin"},
-		{"member-" + tag + "@example.com", true, "member"},
-	} {
-		addUser(p.email, p.active, p.role, orgID, p.email)
-		others = append(others, p.email)
-	}
-	// An owner user with an empty address (the member row has one).
-	addUser("", true, "owner", orgID, "no-email-owner-"+tag+"@example.com")
-	others = append(others, "no-email-owner-"+tag+"@example.com")
-	// An invitation to be owner, without a user yet.
-	require.NoError(t, db.Create(&models.OrganizationMember{OrganizationID: orgID, Email: "invitee-" + tag + "@example.com", Role: "owner"}).Error)
-	others = append(others, "invitee-"+tag+"@example.com")
-	// An owner of another organization.
-	other := models.Organization{Slug: "other-" + tag, Name: "Other"}
-	require.NoError(t, db.Create(&other).Error)
-	addUser("foreign-owner-"+tag+"@example.com", true, "owner", other.ID, "foreign-owner-"+tag+"@example.com")
-	others = append(others, "foreign-owner-"+tag+"@example.com")
-
-	slices.SortFunc(owners, func(a, b recipient) int { return int(a.UserID - b.UserID) })
-	return owners, others
 }
 
 // writeErrorDays marks n UTC days (today … today−(n−1)) of the seeded app as

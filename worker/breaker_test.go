@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
-	"gorm.io/gorm"
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/internal/testsmtp"
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
@@ -43,10 +43,7 @@ const (
 )
 
 // brkOwner is an organization owner who must get the e-mail.
-type brkOwner struct {
-	UserID int64
-	Email  string
-}
+type brkOwner = testenv.Recipient
 
 // brkFixture is a running worker with an installation whose organization
 // has the full cast of members, and the SMTP server its e-mails go to.
@@ -89,55 +86,8 @@ func newBrkFixture(t *testing.T, o brkOptions) *brkFixture {
 		now:  brkNow,
 	})
 	f.seed = f.h.seed(models.SeedOptions{WebhookURL: o.webhookURL, Name: brkAppName, Status: o.status})
-	f.owners, f.others = brkAddMembers(t, f.h.pg.DB, f.seed.OrganizationID)
+	f.owners, f.others = testenv.AddMembers(t, f.h.pg.DB, f.seed.OrganizationID)
 	return f
-}
-
-// brkAddMembers adds to organization orgID, beside the seeded owner, a
-// second active owner and everyone who must not be e-mailed: an inactive
-// owner, an owner user with an empty address, an invited owner without user,
-// an active manager, admin and member, and an owner of another
-// organization. It returns the two owners and the others' addresses.
-func brkAddMembers(t *testing.T, db *gorm.DB, orgID int64) (owners []brkOwner, others []string) {
-	t.Helper()
-	var seeded models.OrganizationMember
-	require.NoError(t, db.Where("organization_id = ? AND role = 'owner'", orgID).First(&seeded).Error)
-	var u models.User
-	require.NoError(t, db.First(&u, *seeded.UserID).Error)
-	owners = append(owners, brkOwner{UserID: u.ID, Email: u.Email})
-
-	add := func(email string, active bool, role string, org int64, memberEmail string) int64 {
-		u := models.User{Email: email, Name: role, IsActive: active}
-		require.NoError(t, db.Create(&u).Error)
-		require.NoError(t, db.Create(&models.OrganizationMember{OrganizationID: org, UserID: &u.ID, Email: memberEmail, Role: role}).Error)
-		return u.ID
-	}
-	tag := fmt.Sprintf("org%d", orgID)
-	second := "second-owner-" + tag + "@example.com"
-	owners = append(owners, brkOwner{UserID: add(second, true, "owner", orgID, "stale-"+tag+"@example.com"), Email: second})
-	others = append(others, "stale-"+tag+"@example.com") // the member row's address is not used
-	for _, p := range []struct {
-		email  string
-		active bool
-		role   string
-	}{
-		{"inactive-owner-" + tag + "@example.com", false, "owner"},
-		{"manager-" + tag + "@example.com", true, "manager"},
-		{"admin-" + tag + "@example.com", true, "admin"},
-		{"member-" + tag + "@example.com", true, "member"},
-	} {
-		add(p.email, p.active, p.role, orgID, p.email)
-		others = append(others, p.email)
-	}
-	add("", true, "owner", orgID, "no-email-owner-"+tag+"@example.com")
-	others = append(others, "no-email-owner-"+tag+"@example.com")
-	require.NoError(t, db.Create(&models.OrganizationMember{OrganizationID: orgID, Email: "invitee-" + tag + "@example.com", Role: "owner"}).Error)
-	others = append(others, "invitee-"+tag+"@example.com")
-	org := models.Organization{Slug: "other-" + tag, Name: "Other"}
-	require.NoError(t, db.Create(&org).Error)
-	add("foreign-owner-"+tag+"@example.com", true, "owner", org.ID, "foreign-owner-"+tag+"@example.com")
-	others = append(others, "foreign-owner-"+tag+"@example.com")
-	return owners, others
 }
 
 // markErrorDays marks the given days before the clock's day (1 = yesterday,

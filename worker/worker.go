@@ -135,10 +135,18 @@ func (w *Worker) Start() error {
 	if w.cache != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		w.stopListen, w.listening = cancel, make(chan struct{})
+		ready := make(chan struct{})
 		go func() {
 			defer close(w.listening)
-			w.cache.Listen(ctx, w.rdb, w.log)
+			w.cache.Listen(ctx, w.rdb, w.log, ready)
 		}()
+		// Deliver only once no invalidation can be missed; if Redis is slow
+		// to confirm, start anyway (the cache's TTL still bounds staleness).
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			w.log.Warn("cache.subscription_not_confirmed", zap.Duration("waited", 5*time.Second))
+		}
 	}
 	for i, srv := range w.servers {
 		if err := srv.Start(w.mux); err != nil {
