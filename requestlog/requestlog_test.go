@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -192,6 +193,7 @@ func TestWriter(t *testing.T) {
 	ctx := context.Background()
 	const appID, ev = 9, "issue.created"
 	w := NewWriter(rdb)
+	t.Cleanup(w.Close)
 
 	// 104 attempts, successes and failures, each one Write like the deliverer's.
 	for i := range 104 {
@@ -247,4 +249,57 @@ func TestWriter(t *testing.T) {
 	ttl, err := rdb.TTL(ctx, "counter").Result()
 	require.NoError(t, err)
 	require.InDelta(t, (8 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5)
+}
+
+// TestWriterBatches writes from many goroutines at once (they share round
+// trips) and after the server lost its scripts (SCRIPT FLUSH, as after a
+// restart): every entry arrives exactly once.
+func TestWriterBatches(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.NewRedis(t).Client
+	ctx := context.Background()
+	w := NewWriter(rdb)
+	t.Cleanup(w.Close)
+
+	const n = 300
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			require.NoError(t, w.Write(ctx, 5, "issue.created", Entry{Date: strconv.Itoa(i), ResponseCode: 500}, nil))
+		})
+	}
+	wg.Wait()
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	require.NoError(t, w.Write(ctx, 5, "issue.resolved", Entry{Date: "after-flush", ResponseCode: 200}, nil))
+
+	reqs, err := rdb.LLen(ctx, RequestKey(5, "issue.created")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, MaxEntries, reqs, "trimmed to the newest 100")
+	errs, err := rdb.LLen(ctx, ErrorKey(5, "issue.created")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, MaxEntries, errs)
+	got, err := rdb.LRange(ctx, RequestKey(5, "issue.resolved"), 0, -1).Result()
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Contains(t, got[0], "after-flush")
+}
+
+// TestWriterCloseFlushes checks that Close returns only after queued writes
+// are in Redis.
+func TestWriterCloseFlushes(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.NewRedis(t).Client
+	ctx := context.Background()
+	w := NewWriter(rdb)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			require.NoError(t, w.Write(ctx, 6, "comment.created", Entry{Date: strconv.Itoa(i), ResponseCode: 201}, nil))
+		})
+	}
+	wg.Wait()
+	w.Close()
+	n, err := rdb.LLen(ctx, RequestKey(6, "comment.created")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 50, n)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,21 +44,43 @@ end
 return 1
 `
 
-// Writer writes each attempt's entry, and the breaker counter with it, in
-// one Redis command (EVALSHA of a small script): one round trip and one
-// command per delivery instead of up to eight pipelined ones. The keys of
-// one call live in different hash slots, so Redis Cluster is not supported.
+// Writer writes each attempt's entry, and the breaker counter with it, as
+// one EVALSHA of a small script. Concurrent writes are batched: a flusher
+// sends every write waiting at that moment in one pipelined round trip, so
+// under load the request log costs a fraction of a round trip per delivery
+// and no waiting at all when idle (a batch is sent as soon as the previous
+// one is done). Write returns once its own entry is in Redis. The keys of one
+// script call live in different hash slots, so Redis Cluster is not
+// supported.
 type Writer struct {
-	rdb    redis.Scripter
+	rdb    redis.Cmdable
 	script *redis.Script
+	queue  chan *write
+	done   chan struct{}
+	closed sync.Once
 }
 
-// NewWriter returns a Writer on rdb.
-func NewWriter(rdb redis.Scripter) *Writer {
-	return &Writer{rdb: rdb, script: redis.NewScript(writeScript)}
+// write is one queued Write and the channel its result goes back on.
+type write struct {
+	keys   []string
+	args   []any
+	appID  int64
+	result chan error
+}
+
+// maxBatch bounds the writes of one round trip.
+const maxBatch = 256
+
+// NewWriter returns a Writer on rdb and starts its flusher; Close stops it.
+func NewWriter(rdb redis.Cmdable) *Writer {
+	w := &Writer{rdb: rdb, script: redis.NewScript(writeScript), queue: make(chan *write, maxBatch), done: make(chan struct{})}
+	go w.flush()
+	return w
 }
 
 // Write records e for appID and event, and increments c when it is not nil.
+// It returns when the entry is written, or when ctx ends (the write may then
+// still happen).
 func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, c *Counter) error {
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -73,9 +96,80 @@ func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, 
 		keys = append(keys, c.Key)
 		field, counterTTL = c.Field, strconv.FormatInt(int64(c.TTL/time.Second), 10)
 	}
-	err = w.script.Run(ctx, w.rdb, keys, b, int64(TTL/time.Second), MaxEntries, failure, field, counterTTL).Err()
-	if err != nil {
-		return fmt.Errorf("write request log of app %d: %w", appID, err)
+	wr := &write{keys: keys, appID: appID, result: make(chan error, 1),
+		args: []any{b, int64(TTL / time.Second), MaxEntries, failure, field, counterTTL}}
+	select {
+	case w.queue <- wr:
+	case <-ctx.Done():
+		return fmt.Errorf("write request log of app %d: %w", appID, ctx.Err())
 	}
-	return nil
+	select {
+	case err := <-wr.result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("write request log of app %d: %w", appID, ctx.Err())
+	}
+}
+
+// Close waits until every queued write is flushed and stops the flusher.
+// No Write may start after Close; Close may be called again.
+func (w *Writer) Close() {
+	w.closed.Do(func() { close(w.queue) })
+	<-w.done
+}
+
+// flush sends batches until the queue is closed and drained.
+func (w *Writer) flush() {
+	defer close(w.done)
+	batch := make([]*write, 0, maxBatch)
+	for first := range w.queue {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case wr, ok := <-w.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, wr)
+			default:
+				break more
+			}
+		}
+		w.send(batch)
+	}
+}
+
+// send runs one batch in one pipelined round trip. A script missing from
+// Redis (restarted, or SCRIPT FLUSH) is loaded and the failed writes sent
+// again with EVAL.
+func (w *Writer) send(batch []*write) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmds := make([]*redis.Cmd, len(batch))
+	pipe := w.rdb.Pipeline()
+	for i, wr := range batch {
+		cmds[i] = w.script.EvalSha(ctx, pipe, wr.keys, wr.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	var retry []int
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe := w.rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = w.script.Eval(ctx, pipe, batch[i].keys, batch[i].args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, wr := range batch {
+		if err := cmds[i].Err(); err != nil {
+			wr.result <- fmt.Errorf("write request log of app %d: %w", wr.appID, err)
+			continue
+		}
+		wr.result <- nil
+	}
 }

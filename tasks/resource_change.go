@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -48,13 +47,15 @@ type Deliverer struct {
 
 // DelivererConfig holds a Deliverer's dependencies and settings.
 type DelivererConfig struct {
-	Targets  TargetLoader
-	Sender   *webhook.Sender
-	Redis    redis.Cmdable
-	Breaker  *breaker.Breaker
-	Disabler *Disabler
-	Metrics  *metrics.Metrics
-	Log      *zap.Logger
+	Targets TargetLoader
+	Sender  *webhook.Sender
+	// RequestLog writes each attempt's request-log entry and breaker
+	// counter; its owner closes it after the server stopped.
+	RequestLog *requestlog.Writer
+	Breaker    *breaker.Breaker
+	Disabler   *Disabler
+	Metrics    *metrics.Metrics
+	Log        *zap.Logger
 	// MaxRetries is WEBHOOK_MAX_RETRIES: retries after the first attempt.
 	MaxRetries int
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES.
@@ -64,7 +65,7 @@ type DelivererConfig struct {
 // NewDeliverer returns the resource-change handler.
 func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
-		targets: c.Targets, sender: c.Sender, reqlog: requestlog.NewWriter(c.Redis), breaker: c.Breaker, disabler: c.Disabler,
+		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/netguard"
+	"github.com/hookworker/hookworker/requestlog"
 	"github.com/hookworker/hookworker/store"
 	"github.com/hookworker/hookworker/tasks"
 	"github.com/hookworker/hookworker/webhook"
@@ -52,6 +53,7 @@ type Worker struct {
 	// Deliverer handles resource-change tasks.
 	Deliverer *tasks.Deliverer
 	log       *zap.Logger
+	reqlog    *requestlog.Writer
 	// cache is nil when CACHE_TTL is 0.
 	cache      *store.Cache
 	rdb        *redis.Client
@@ -91,8 +93,9 @@ func New(d Deps) (*Worker, error) {
 		Store: st, Breaker: brk, Enqueuer: client, Invalidator: invalidator, Metrics: d.Metrics, Log: d.Log,
 		BaseURL: c.BaseURL, MailMaxRetries: c.MailMaxRetries,
 	})
+	reqlog := requestlog.NewWriter(d.Redis)
 	deliverer := tasks.NewDeliverer(tasks.DelivererConfig{
-		Targets: targets, Sender: sender, Redis: d.Redis, Breaker: brk, Disabler: disabler,
+		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
@@ -125,7 +128,7 @@ func New(d Deps) (*Worker, error) {
 			LogLevel:                 asynqLevel(d.Log.Level()),
 		})
 	}
-	return &Worker{servers: servers, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,
+	return &Worker{servers: servers, reqlog: reqlog, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,
 		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log}, nil
 }
 
@@ -168,6 +171,7 @@ func (w *Worker) Shutdown() {
 		wg.Go(srv.Shutdown)
 	}
 	wg.Wait()
+	w.reqlog.Close() // after the servers: their last attempts are written
 	if w.stopListen != nil {
 		w.stopListen()
 		<-w.listening
