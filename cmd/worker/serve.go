@@ -114,7 +114,9 @@ func connectRedis(ctx context.Context, rawURL string, concurrency int) (*redis.C
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %v", errors.Unwrap(err))
 	}
-	opt.PoolSize = concurrency + 20
+	// A task holds a connection only for its few short Redis calls, so the
+	// pool need not grow with the concurrency.
+	opt.PoolSize = min(concurrency+20, 256)
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
