@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hookworker/hookworker/breaker"
@@ -28,7 +27,6 @@ import (
 	"github.com/hookworker/hookworker/requestlog"
 	"github.com/hookworker/hookworker/store"
 	"github.com/hookworker/hookworker/tasks"
-	"github.com/hookworker/hookworker/worker"
 )
 
 // brkNow is the breaker clock of these tests (the harness's now): a fixed
@@ -470,15 +468,7 @@ func startExtraWorkers(t *testing.T, f *brkFixture, n int) ([]*metrics.Metrics, 
 	require.NoError(t, err)
 	var ms []*metrics.Metrics
 	for i := range n {
-		m := metrics.New()
-		w, err := worker.New(worker.Deps{Config: f.h.cfg, Redis: f.h.redis.Client, DB: f.h.pg.DB,
-			Log: zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)).Core(), core)).
-				Named(fmt.Sprintf("extra%d", i)),
-			Metrics: m, Mail: sender, Now: brkNow})
-		require.NoError(t, err)
-		require.NoError(t, w.Start())
-		t.Cleanup(w.Shutdown)
-		ms = append(ms, m)
+		ms = append(ms, f.h.extraWorker(fmt.Sprintf("extra%d", i), core, sender, brkNow).Metrics)
 	}
 	return ms, logs
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
@@ -24,7 +23,6 @@ import (
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/internal/testenv"
-	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/tasks"
 	"github.com/hookworker/hookworker/worker"
@@ -63,13 +61,7 @@ func cacheIssue(installationID int64) tasks.ResourceChange {
 func startCacheWorker(t *testing.T, h *harness) (*worker.Worker, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)).Core(), core)).Named("second")
-	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.redis.Client, DB: h.pg.DB, Log: log,
-		Metrics: metrics.New(), Now: cacheNow})
-	require.NoError(t, err)
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Shutdown)
-	return w, logs
+	return h.extraWorker("second", core, nil, cacheNow), logs
 }
 
 // TestCacheDisableReachesEveryWorker checks that when one worker disables

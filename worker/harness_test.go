@@ -19,6 +19,7 @@ import (
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/mail"
+	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/tasks"
 	"github.com/hookworker/hookworker/worker"
@@ -86,6 +87,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.client = asynq.NewClientFromRedisClient(h.redis.Client)
 	h.inspector = asynq.NewInspectorFromRedisClient(h.redis.Client)
 	return h
+}
+
+// extraWorker starts one more worker on h's Redis database and schema with
+// its own metrics, logging at debug level to core (and warnings to the test
+// log), stopped at cleanup: for tests where several workers compete.
+func (h *harness) extraWorker(name string, core zapcore.Core, sender mail.Sender, now func() time.Time) *worker.Worker {
+	h.t.Helper()
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(h.t, zaptest.Level(zapcore.WarnLevel)).Core(), core)).Named(name)
+	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.redis.Client, DB: h.pg.DB, Log: log,
+		Metrics: metrics.New(), Mail: sender, Now: now})
+	require.NoError(h.t, err)
+	require.NoError(h.t, w.Start())
+	h.t.Cleanup(w.Shutdown)
+	return w
 }
 
 // seed creates an installation (status from o: zero is unpublished; a few events by default).
