@@ -16,7 +16,7 @@ import (
 // disables an app tells every other worker to forget it.
 const InvalidateChannel = "hookworker:invalidate-app"
 
-// Loader loads a delivery target; *Store implements it.
+// Loader loads a delivery target; *Store and *Cache implement it.
 type Loader interface {
 	Target(ctx context.Context, installationID int64) (*Target, error)
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hookworker/hookworker/breaker"
+	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/store"
@@ -102,7 +103,7 @@ func (d *Disabler) Disable(ctx context.Context, target *store.Target) error {
 		d.invalidator.InvalidateApp(target.AppID)
 	}
 	d.metrics.Disabled.Inc()
-	log := d.log.With(zap.String("sentryapp_webhook", redactURL(target.WebhookURL)), zap.String("sentryapp_slug", target.AppSlug),
+	log := d.log.With(zap.String("sentryapp_webhook", config.Redact(target.WebhookURL)), zap.String("sentryapp_slug", target.AppSlug),
 		zap.String("sentryapp_uuid", target.AppUUID), zap.Int64("org_id", target.OrganizationID))
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postCommitTimeout)
@@ -136,7 +137,7 @@ func (d *Disabler) notifyOwners(ctx context.Context, target *store.Target, audit
 		// The webhook URL is redacted: e-mails are stored in mailboxes and,
 		// without SMTP_URL, written to the log.
 		msg, err := mail.BuildDisabledIntegration(o.Email, mail.DisabledIntegration{
-			AppName: target.AppName, AppSlug: target.AppSlug, WebhookURL: redactURL(target.WebhookURL),
+			AppName: target.AppName, AppSlug: target.AppSlug, WebhookURL: config.Redact(target.WebhookURL),
 			OrgSlug: orgSlug, BaseURL: d.baseURL,
 		})
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hookworker/hookworker/breaker"
+	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/event"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
@@ -25,15 +25,9 @@ import (
 	"github.com/hookworker/hookworker/webhook"
 )
 
-// TargetLoader loads what a delivery needs about an installation.
-// *store.Store implements it, and so does the cache in front of it.
-type TargetLoader interface {
-	Target(ctx context.Context, installationID int64) (*store.Target, error)
-}
-
 // Deliverer is the handler of send_resource_change_webhook: flow.md §1.
 type Deliverer struct {
-	targets    TargetLoader
+	targets    store.Loader
 	sender     *webhook.Sender
 	reqlog     *requestlog.Writer
 	breaker    *breaker.Breaker
@@ -47,7 +41,8 @@ type Deliverer struct {
 
 // DelivererConfig holds a Deliverer's dependencies and settings.
 type DelivererConfig struct {
-	Targets TargetLoader
+	// Targets loads installations: the store, or the cache in front of it.
+	Targets store.Loader
 	Sender  *webhook.Sender
 	// RequestLog writes each attempt's request-log entry and breaker
 	// counter; its owner closes it after the server stopped.
@@ -252,15 +247,6 @@ func (d *Deliverer) observe(target *store.Target, ev string, code int, sendErr e
 	d.metrics.Duration.Observe(dur.Seconds())
 }
 
-// redactURL hides a password in a webhook URL for logs.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 // taskLog carries the fields of one task's log lines without encoding them
 // until a line is written: most deliveries log nothing, and zap's With
 // would encode the fields on every task.
@@ -278,7 +264,7 @@ func (t *taskLog) write(level zapcore.Level, msg string, extra []zap.Field) {
 	}
 	fields := append(append([]zap.Field(nil), t.fields...), extra...)
 	if t.webhookURL != "" {
-		fields = append(fields, zap.String("webhook_url", redactURL(t.webhookURL)))
+		fields = append(fields, zap.String("webhook_url", config.Redact(t.webhookURL)))
 	}
 	ce.Write(fields...)
 }

@@ -79,7 +79,7 @@ func New(d Deps) (*Worker, error) {
 		Timeout: c.WebhookTimeout, Guard: guard, UserAgent: "hookworker/" + version.Version,
 	})
 	st := store.New(d.DB)
-	var targets tasks.TargetLoader = st
+	var targets store.Loader = st
 	var invalidator tasks.Invalidator
 	var cache *store.Cache
 	if c.CacheTTL > 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/models"
 )
 
@@ -32,7 +33,7 @@ type benchDatabase struct {
 func createDatabase(ctx context.Context, baseURL string) (*benchDatabase, error) {
 	admin, err := pgx.Connect(ctx, baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", redactURL(baseURL), err)
+		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", config.Redact(baseURL), err)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -208,13 +209,4 @@ func isDead(i, k, dead int) bool {
 	}
 	step := max(1, k/dead)
 	return i%step == 0 && i/step < dead
-}
-
-// redactURL hides a password in a URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/hookworker/hookworker/config"
 )
 
 // Settings record what a run measured with.
@@ -32,7 +34,7 @@ func settingsOf(o Options, e *env) Settings {
 		N: o.N, Rounds: o.Rounds, Concurrency: o.Concurrency, TaskCheckInterval: o.TaskCheckInterval.String(),
 		WebhookTimeout: o.WebhookTimeout.String(), Installations: o.Installations, DeadInstallations: o.DeadInstallations,
 		LatencyRate: o.LatencyRate, LatencyDuration: o.LatencyDuration.String(), BulkTasks: o.BulkTasks,
-		Redis: redactURL(e.redisURL), OwnRedis: e.ownRedis, Database: redactURL(e.db.url), WorkerEnv: o.WorkerEnv,
+		Redis: config.Redact(e.redisURL), OwnRedis: e.ownRedis, Database: config.Redact(e.db.url), WorkerEnv: o.WorkerEnv,
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hookworker/hookworker/config"
 )
 
 // env is what every phase of a run shares: Redis, the database, the
@@ -111,7 +113,7 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 	undo = append(undo, func() { producer.Close() })
 	e.client = asynq.NewClientFromRedisClient(producer)
 	if err := producer.Ping(ctx).Err(); err != nil {
-		return nil, cleanup, fmt.Errorf("redis at %s does not answer: %w", redactURL(e.redisURL), err)
+		return nil, cleanup, fmt.Errorf("redis at %s does not answer: %w", config.Redact(e.redisURL), err)
 	}
 
 	if e.recv, err = StartReceiver(); err != nil {
