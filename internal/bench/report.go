@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -159,10 +160,12 @@ func (r *Report) summarize() {
 			}
 		}
 		f.Value = median(f.Rounds)
-		if s.key == "worker_peak_rss" { // a peak: the worst round counts
-			f.Value = maxOf(f.Rounds)
+		if len(f.Rounds) > 0 {
+			f.Min, f.Max = slices.Min(f.Rounds), slices.Max(f.Rounds)
 		}
-		f.Min, f.Max = minOf(f.Rounds), maxOf(f.Rounds)
+		if s.key == "worker_peak_rss" { // a peak: the worst round counts
+			f.Value = f.Max
+		}
 		if s.ratio {
 			m := median(ratios)
 			f.RatioToCeiling = &m
@@ -178,28 +181,6 @@ func (r *Report) summarize() {
 		}
 		r.Figures = append(r.Figures, f)
 	}
-}
-
-func minOf(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	m := xs[0]
-	for _, x := range xs[1:] {
-		m = min(m, x)
-	}
-	return m
-}
-
-func maxOf(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	m := xs[0]
-	for _, x := range xs[1:] {
-		m = max(m, x)
-	}
-	return m
 }
 
 // WriteJSON writes the report as indented JSON.
