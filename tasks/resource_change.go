@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -36,8 +35,11 @@ type Deliverer struct {
 	log        *zap.Logger
 	maxRetries int
 	maxPayload int
-	bufs       sync.Pool
 }
+
+// bodyOverhead is what a webhook body adds to its data and actor: the
+// action, the installation and the keys.
+const bodyOverhead = 160
 
 // DelivererConfig holds a Deliverer's dependencies and settings.
 type DelivererConfig struct {
@@ -62,7 +64,6 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
-		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}
 }
 
@@ -112,9 +113,9 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {
 	resource, action, _ := event.Parse(p.Event) // validated by DecodeResourceChange
-	buf := d.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer d.bufs.Put(buf)
+	// A fresh buffer per delivery, not a pooled one: the transport may
+	// still be writing the body after Send returns (webhook.Request.Body).
+	buf := bytes.NewBuffer(make([]byte, 0, len(p.Data)+len(p.Actor)+bodyOverhead))
 	if err := webhook.AppendBody(buf, action, target.InstallationUUID, p.Data, p.Actor); err != nil {
 		return Permanent(err)
 	}

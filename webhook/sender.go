@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -92,8 +92,11 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
 // Request is one attempt to deliver a body.
 type Request struct {
-	URL        string
-	Resource   string
+	URL      string
+	Resource string
+	// Body is sent as is. The transport may still be writing it after Send
+	// returns (a receiver that answers before reading it all), so the
+	// caller must not modify it afterwards.
 	Body       []byte
 	Secret     string
 	DeliveryID string
@@ -150,19 +153,18 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	}
 	actx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	// The transport may still be writing the body after Do returns (a
-	// receiver that answers before reading it all); the guard stops it from
-	// touching r.Body once Send returns, so the caller may reuse the memory.
-	body := &bodyGuard{b: r.Body}
-	defer body.release()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), http.NoBody)
 	if err != nil {
 		return resp, &InvalidURLError{Reason: err.Error()}
 	}
 	if len(r.Body) > 0 {
-		req.Body = body.reader()
-		req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
-		req.ContentLength = int64(len(r.Body))
+		// A NopCloser around a bytes.Reader is a body net/http knows to be
+		// in memory: it writes headers and body with one syscall instead of
+		// flushing the headers first.
+		body := r.Body
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.ContentLength = int64(len(body))
 	}
 	req.Header = hdr
 	start := time.Now()
@@ -237,50 +239,3 @@ func newRequestID() string {
 	b[8] = (b[8] & 0x3f) | 0x80 // variant 10
 	return hex.EncodeToString(b[:])
 }
-
-// errBodyReleased ends a request-body write still running after Send
-// returned; the receiver had already answered.
-var errBodyReleased = errors.New("webhook: request body released")
-
-// bodyGuard hands out readers of one request body (the first attempt and
-// the transport's own replays on a stale keep-alive connection) and, once
-// released, stops every one of them from reading its memory.
-type bodyGuard struct {
-	mu       sync.Mutex
-	b        []byte
-	released bool
-}
-
-// reader returns a new reader from the start of the body.
-func (g *bodyGuard) reader() io.ReadCloser { return &guardedReader{g: g} }
-
-// release forbids any further read; reads in progress finish first.
-func (g *bodyGuard) release() {
-	g.mu.Lock()
-	g.released, g.b = true, nil
-	g.mu.Unlock()
-}
-
-// guardedReader reads a bodyGuard's bytes until the guard is released.
-type guardedReader struct {
-	g   *bodyGuard
-	off int
-}
-
-func (r *guardedReader) Read(p []byte) (int, error) {
-	r.g.mu.Lock()
-	defer r.g.mu.Unlock()
-	if r.g.released {
-		return 0, errBodyReleased
-	}
-	if r.off >= len(r.g.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.g.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-// Close is a no-op: the guard, not the transport, decides when the body's
-// memory is given back.
-func (r *guardedReader) Close() error { return nil }

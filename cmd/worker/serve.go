@@ -117,6 +117,10 @@ func connectRedis(ctx context.Context, rawURL string, concurrency int) (*redis.C
 	// A task holds a connection only for its few short Redis calls, so the
 	// pool need not grow with the concurrency.
 	opt.PoolSize = min(concurrency+20, 256)
+	// RESP2: the worker uses no RESP3 feature (its pub/sub has its own
+	// connection), and under RESP3 go-redis peeks every connection for push
+	// notifications before each command, a measurable share of a delivery.
+	opt.Protocol = 2
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
