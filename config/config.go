@@ -48,8 +48,16 @@ type Config struct {
 	WorkerConcurrency int
 	// WorkerFetchers is WORKER_FETCHERS: asynq servers in this process,
 	// each fetching tasks in its own loop and holding a share of
-	// WorkerConcurrency. Defaults to 2.
+	// WorkerConcurrency. asynq fetches serially, one Redis round trip per
+	// task, so with I/O-bound handlers the fetch loops, not the CPU, cap
+	// throughput. Defaults to 32.
 	WorkerFetchers int
+	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries
+	// to one app this process runs at once, so a slow or dead endpoint cannot
+	// hold every slot; a delivery over it goes back to the queue for
+	// WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT without using a retry. 0 means no
+	// limit. Defaults to WORKER_CONCURRENCY/10 (at least 1).
+	WebhookAppConcurrency int
 	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.
 	WebhookTimeout time.Duration
 	// WebhookMaxRetries is WEBHOOK_MAX_RETRIES: retries after the first
@@ -79,8 +87,10 @@ type Config struct {
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT: how long in-flight tasks may run
 	// after SIGTERM before they go back to the queue. Defaults to 8s.
 	ShutdownTimeout time.Duration
-	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often an idle worker
-	// polls its queues. Defaults to 10ms.
+	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often each idle fetch
+	// loop polls the queues (asynq sleeps half of it plus a random part up
+	// to all of it). With WORKER_FETCHERS loops, a new task waits about
+	// TASK_CHECK_INTERVAL/WORKER_FETCHERS on average. Defaults to 80ms.
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
 	// retries and scheduled tasks move to pending. Defaults to 1s.
@@ -102,7 +112,8 @@ func Defaults() Config {
 		BaseURL:                  "http://localhost:9000",
 		HTTPAddr:                 "127.0.0.1:8080",
 		WorkerConcurrency:        500,
-		WorkerFetchers:           2,
+		WorkerFetchers:           32,
+		WebhookAppConcurrency:    50,
 		WebhookTimeout:           time.Second,
 		WebhookMaxRetries:        3,
 		WebhookRetryDelay:        5 * time.Minute,
@@ -112,7 +123,7 @@ func Defaults() Config {
 		LogFormat:                "json",
 		LogLevel:                 "info",
 		ShutdownTimeout:          8 * time.Second,
-		TaskCheckInterval:        10 * time.Millisecond,
+		TaskCheckInterval:        80 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		MaxPayloadBytes:          1 << 20,
 		CacheTTL:                 5 * time.Second,
@@ -135,6 +146,10 @@ func Load(getenv func(string) string) (Config, error) {
 	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
 	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
+	if getenv("WEBHOOK_APP_CONCURRENCY") == "" {
+		c.WebhookAppConcurrency = max(1, c.WorkerConcurrency/10)
+	}
+	p.integer("WEBHOOK_APP_CONCURRENCY", &c.WebhookAppConcurrency, 0, 10000)
 	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)
 	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100) // at most tasks.TaskMaxRetry, asynq's own limit
 	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)

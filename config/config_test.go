@@ -48,6 +48,27 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, Defaults(), c)
 }
 
+// The per-app limit follows the concurrency unless it is set; 0 turns it off.
+func TestWebhookAppConcurrencyDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, 50},
+		{map[string]string{"WORKER_CONCURRENCY": "2000"}, 200},
+		{map[string]string{"WORKER_CONCURRENCY": "5"}, 1},
+		{map[string]string{"WORKER_CONCURRENCY": "2000", "WEBHOOK_APP_CONCURRENCY": "0"}, 0},
+		{map[string]string{"WEBHOOK_APP_CONCURRENCY": "3"}, 3},
+	} {
+		c, err := loadEnv(tc.env)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.WebhookAppConcurrency, "%v", tc.env)
+	}
+	_, err := loadEnv(map[string]string{"WEBHOOK_APP_CONCURRENCY": "-1"})
+	require.ErrorContains(t, err, "WEBHOOK_APP_CONCURRENCY")
+}
+
 func TestLoadEveryVariable(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
@@ -62,6 +83,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"OPS_READ_ONLY":               "true",
 		"WORKER_CONCURRENCY":          "250",
 		"WORKER_FETCHERS":             "3",
+		"WEBHOOK_APP_CONCURRENCY":     "7",
 		"WEBHOOK_TIMEOUT":             "2500ms",
 		"WEBHOOK_MAX_RETRIES":         "0",
 		"WEBHOOK_RETRY_DELAY":         "90s",
@@ -81,21 +103,22 @@ func TestLoadEveryVariable(t *testing.T) {
 	c, err := loadEnv(env)
 	require.NoError(t, err)
 	require.Equal(t, Config{
-		RedisURL:            "rediss://:pw@redis.example:6380/2",
-		EmbeddedRedisAddr:   "127.0.0.1:7000",
-		DatabaseURL:         "postgres://u:p@db.example:5432/hw?sslmode=disable",
-		SMTPURL:             "smtps://user:pass@mail.example:465",
-		MailFrom:            "Hooks <hooks@example.com>",
-		BaseURL:             "https://sentry.example.com",
-		HTTPAddr:            "off",
-		OpsBasicAuth:        "ops:secret",
-		OpsReadOnly:         true,
-		WorkerConcurrency:   250,
-		WorkerFetchers:      3,
-		WebhookTimeout:      2500 * time.Millisecond,
-		WebhookMaxRetries:   0,
-		WebhookRetryDelay:   90 * time.Second,
-		WebhookAllowPrivate: true,
+		RedisURL:              "rediss://:pw@redis.example:6380/2",
+		EmbeddedRedisAddr:     "127.0.0.1:7000",
+		DatabaseURL:           "postgres://u:p@db.example:5432/hw?sslmode=disable",
+		SMTPURL:               "smtps://user:pass@mail.example:465",
+		MailFrom:              "Hooks <hooks@example.com>",
+		BaseURL:               "https://sentry.example.com",
+		HTTPAddr:              "off",
+		OpsBasicAuth:          "ops:secret",
+		OpsReadOnly:           true,
+		WorkerConcurrency:     250,
+		WorkerFetchers:        3,
+		WebhookAppConcurrency: 7,
+		WebhookTimeout:        2500 * time.Millisecond,
+		WebhookMaxRetries:     0,
+		WebhookRetryDelay:     90 * time.Second,
+		WebhookAllowPrivate:   true,
 		WebhookAllowedNetworks: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.5/32"), netip.MustParsePrefix("fd00::/8"),
 		},

@@ -27,6 +27,10 @@ type Metrics struct {
 	Refused prometheus.Counter
 	// Rejected is hookworker_tasks_rejected_total{reason}: malformed payloads archived.
 	Rejected *prometheus.CounterVec
+	// Deferred is hookworker_webhook_deferred_total: deliveries put back in
+	// the queue, not attempted, because their app already had
+	// WEBHOOK_APP_CONCURRENCY deliveries in flight in this process.
+	Deferred prometheus.Counter
 }
 
 // New creates the series on a new registry, with Go and process collectors.
@@ -62,8 +66,12 @@ func New() *Metrics {
 			Name: "hookworker_tasks_rejected_total",
 			Help: "Tasks archived at once because their payload was malformed.",
 		}, []string{"task_type"}),
+		Deferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookworker_webhook_deferred_total",
+			Help: "Deliveries put back in the queue because their app had WEBHOOK_APP_CONCURRENCY deliveries in flight.",
+		}),
 	}
-	m.Registry.MustRegister(m.Processed, m.Responses, m.Duration, m.Disabled, m.Emails, m.Refused, m.Rejected,
+	m.Registry.MustRegister(m.Processed, m.Responses, m.Duration, m.Disabled, m.Emails, m.Refused, m.Rejected, m.Deferred,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

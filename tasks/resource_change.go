@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -35,6 +36,8 @@ type Deliverer struct {
 	log        *zap.Logger
 	maxRetries int
 	maxPayload int
+	slots      *appSlots
+	busyDelay  time.Duration
 }
 
 // bodyOverhead is what a webhook body adds to its data and actor: the
@@ -57,6 +60,13 @@ type DelivererConfig struct {
 	MaxRetries int
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES.
 	MaxPayloadBytes int
+	// AppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries to one
+	// app in flight at once in this Deliverer; 0 means no limit.
+	AppConcurrency int
+	// AppBusyDelay is how long a delivery over AppConcurrency waits in the
+	// queue before it is tried again, spread over [1, 2)× (the worker passes
+	// WEBHOOK_TIMEOUT: by then the slots in use have been freed).
+	AppBusyDelay time.Duration
 }
 
 // NewDeliverer returns the resource-change handler.
@@ -64,6 +74,7 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
+		slots: newAppSlots(c.AppConcurrency), busyDelay: c.AppBusyDelay,
 	}
 }
 
@@ -108,7 +119,30 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.warn("send_webhooks.missing_webhook_url", zap.String("sentry_app", target.AppSlug))
 		return nil
 	}
+	release, err := d.acquire(ctx, target.AppID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return d.deliver(ctx, log, t, p, target)
+}
+
+// acquire takes one of the app's delivery slots, or returns an
+// AppBusyError that puts the task back in the queue. A task asynq would
+// archive on any error (its own retry count spent) is delivered over the
+// limit instead: deferring must never lose a webhook.
+func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err error) {
+	ok, inFlight := d.slots.tryAcquire(app)
+	if ok {
+		return func() { d.slots.release(app) }, nil
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	if maxRetry, _ := asynq.GetMaxRetry(ctx); retried >= maxRetry {
+		return func() {}, nil
+	}
+	d.metrics.Deferred.Inc()
+	delay := d.busyDelay + time.Duration(rand.Int64N(int64(d.busyDelay)+1))
+	return nil, &AppBusyError{AppID: app, InFlight: inFlight, Delay: delay}
 }
 
 func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {

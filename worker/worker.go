@@ -97,6 +97,7 @@ func New(d Deps) (*Worker, error) {
 	deliverer := tasks.NewDeliverer(tasks.DelivererConfig{
 		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
+		AppConcurrency: c.WebhookAppConcurrency, AppBusyDelay: c.WebhookTimeout,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
@@ -121,6 +122,7 @@ func New(d Deps) (*Worker, error) {
 			Concurrency:              share,
 			Queues:                   map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
 			RetryDelayFunc:           policy.Delay,
+			IsFailure:                tasks.IsFailure,
 			ShutdownTimeout:          c.ShutdownTimeout,
 			TaskCheckInterval:        c.TaskCheckInterval,
 			DelayedTaskCheckInterval: c.DelayedTaskCheckInterval,

@@ -1,0 +1,111 @@
+package worker_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/models"
+	"github.com/hookworker/hookworker/tasks"
+)
+
+// holdingReceiver keeps every request open until release is closed, and
+// counts how many it holds at once.
+type holdingReceiver struct {
+	*receiver
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	open    int
+	maxOpen int
+}
+
+func newHoldingReceiver(t *testing.T) *holdingReceiver {
+	t.Helper()
+	hr := &holdingReceiver{release: make(chan struct{})}
+	hr.receiver = newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		hr.mu.Lock()
+		hr.open++
+		hr.maxOpen = max(hr.maxOpen, hr.open)
+		hr.mu.Unlock()
+		defer func() {
+			hr.mu.Lock()
+			hr.open--
+			hr.mu.Unlock()
+		}()
+		select {
+		case <-hr.release:
+			w.WriteHeader(http.StatusOK)
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(hr.releaseAll) // before the server closes
+	return hr
+}
+
+// releaseAll answers 200 to every request held and to every later one.
+func (hr *holdingReceiver) releaseAll() { hr.once.Do(func() { close(hr.release) }) }
+
+func (hr *holdingReceiver) counts() (open, maxOpen int) {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	return hr.open, hr.maxOpen
+}
+
+// A slow app holds at most WEBHOOK_APP_CONCURRENCY of a worker's slots: its
+// other deliveries go back to the queue without using a retry, another
+// app's deliveries go through meanwhile, a task asynq would archive on any
+// error is delivered over the limit, and in the end every webhook arrives
+// exactly once.
+func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 8
+		c.WebhookAppConcurrency = 2
+		// Long enough that held requests never time out (a timeout would
+		// be retried); deferred tasks come back after 2–4 s.
+		c.WebhookTimeout = 2 * time.Second
+	}})
+	slow := newHoldingReceiver(t)
+	fast := statusReceiver(t, http.StatusOK)
+	a := h.seed(models.SeedOptions{WebhookURL: slow.URL, Status: models.AppPublished})
+	b := h.seed(models.SeedOptions{WebhookURL: fast.URL, Status: models.AppPublished})
+
+	var ids []string
+	for range 5 {
+		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
+	}
+	h.waitFor(func() bool { open, _ := slow.counts(); return open == 2 }, "the slow app never had 2 deliveries in flight")
+	h.waitFor(func() bool { return testutil.ToFloat64(h.w.Metrics.Deferred) >= 3 }, "the slow app's other deliveries were not deferred")
+
+	// The other app is not held up behind the slow one.
+	for range 3 {
+		h.enqueue(cacheIssue(b.InstallationID))
+	}
+	h.waitFor(func() bool { fast.mu.Lock(); defer fast.mu.Unlock(); return len(fast.reqs) == 3 }, "the healthy app's deliveries waited behind the slow app")
+	open, maxOpen := slow.counts()
+	require.Equal(t, 2, open, "the slow app's requests were released early")
+	require.Equal(t, 2, maxOpen, "the slow app held more slots than WEBHOOK_APP_CONCURRENCY")
+
+	// A task without a retry left is never deferred: asynq would archive it.
+	last := h.enqueue(cacheIssue(a.InstallationID), asynq.MaxRetry(0))
+	ids = append(ids, last.ID)
+	h.waitFor(func() bool { open, _ := slow.counts(); return open == 3 }, "the task on its last attempt was not delivered over the limit")
+
+	slow.releaseAll()
+	for _, id := range ids {
+		info := h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
+		require.Zero(t, info.Retried, "a deferral used one of task %s's retries", id)
+	}
+	_, maxOpen = slow.counts()
+	require.Equal(t, 3, maxOpen)
+	slow.mu.Lock()
+	require.Len(t, slow.reqs, len(ids), "every webhook arrives exactly once")
+	slow.mu.Unlock()
+}
