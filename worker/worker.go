@@ -77,6 +77,9 @@ func New(d Deps) (*Worker, error) {
 	guard := netguard.New(c.WebhookAllowPrivate, c.WebhookAllowedNetworks)
 	sender := webhook.NewSender(webhook.Options{
 		Timeout: c.WebhookTimeout, Guard: guard, UserAgent: "hookworker/" + version.Version,
+		// One host may receive for many apps: keep a connection alive for
+		// every slot rather than reconnect under load.
+		MaxConnsPerHost: c.WorkerConcurrency,
 	})
 	st := store.New(d.DB)
 	var targets store.Loader = st

@@ -151,7 +151,7 @@ func readData(v string, stdin io.Reader) (json.RawMessage, error) {
 // number and skipped.
 func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bulk", flag.ContinueOnError)
-	workers := fs.Int("workers", 64, "concurrent enqueuers")
+	workers := fs.Int("workers", 256, "concurrent enqueuers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
