@@ -115,13 +115,17 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 	if maxBytes > 0 && len(b) > maxBytes {
 		return p, fmt.Errorf("payload: %d bytes is over the limit of %d (MAX_PAYLOAD_BYTES)", len(b), maxBytes)
 	}
-	if d := depth(b); d > MaxJSONDepth {
+	d, valid := scanJSON(b)
+	if !valid {
+		d = depth(b) // invalid JSON is rejected below; too deep says more
+	}
+	if d > MaxJSONDepth {
 		return p, fmt.Errorf("payload: JSON nested deeper than %d levels", MaxJSONDepth)
 	}
 	if string(bytes.TrimSpace(b)) == "null" {
 		return p, errors.New("payload: not a JSON object")
 	}
-	raw, err := decodeRaw(b)
+	raw, err := decodeRaw(b, valid)
 	if err != nil {
 		return p, err
 	}
@@ -166,9 +170,11 @@ func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
 // decodeRaw splits a payload into its raw fields: the fast walk of
 // splitObject, else encoding/json for its precise error messages and its
 // rules on unusual input (escaped or case-folded keys).
-func decodeRaw(b []byte) (rawResourceChange, error) {
-	if raw, ok := splitObject(b); ok {
-		return raw, nil
+func decodeRaw(b []byte, valid bool) (rawResourceChange, error) {
+	if valid {
+		if raw, ok := splitObject(b); ok {
+			return raw, nil
+		}
 	}
 	var raw rawResourceChange
 	if err := json.Unmarshal(b, &raw); err != nil {

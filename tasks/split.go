@@ -5,18 +5,15 @@ import (
 	"strings"
 )
 
-// splitObject is the fast path of DecodeResourceChange: it checks that b is
-// valid JSON and picks the raw values of the payload's fields from its
-// top-level object in one walk, without decoding them. It reports false —
-// and the caller falls back to encoding/json — for anything but a plain
-// object: invalid JSON, another top-level value, or a key with escapes or
-// that matches a field only case-insensitively (encoding/json would accept
-// it; the rare case is left to it).
+// splitObject is the fast path of DecodeResourceChange: given b that
+// scanJSON found valid, it picks the raw values of the payload's fields
+// from its top-level object in one walk, without decoding them. It reports
+// false — and the caller falls back to encoding/json — for anything but a
+// plain object: another top-level value, or a key with escapes or that
+// matches a field only case-insensitively (encoding/json would accept it;
+// the rare case is left to it).
 func splitObject(b []byte) (rawResourceChange, bool) {
 	var raw rawResourceChange
-	if !json.Valid(b) {
-		return raw, false
-	}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return raw, false

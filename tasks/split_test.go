@@ -19,6 +19,9 @@ func FuzzSplitObject(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, valid := scanJSON(b); !valid {
+			return // splitObject only sees what scanJSON accepted
+		}
 		raw, ok := splitObject(b)
 		if !ok {
 			return
