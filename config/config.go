@@ -56,7 +56,9 @@ type Config struct {
 	// to one app this process runs at once, so a slow or dead endpoint cannot
 	// hold every slot; a delivery over it goes back to the queue for
 	// WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT without using a retry. 0 means no
-	// limit. Defaults to WORKER_CONCURRENCY/10 (at least 1).
+	// limit. Dead apps hold this many slots each, so the default lets 19 of
+	// them be dead at once before healthy apps starve. Defaults to
+	// WORKER_CONCURRENCY/20 (at least 1).
 	WebhookAppConcurrency int
 	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.
 	WebhookTimeout time.Duration
@@ -113,7 +115,7 @@ func Defaults() Config {
 		HTTPAddr:                 "127.0.0.1:8080",
 		WorkerConcurrency:        500,
 		WorkerFetchers:           32,
-		WebhookAppConcurrency:    50,
+		WebhookAppConcurrency:    25,
 		WebhookTimeout:           time.Second,
 		WebhookMaxRetries:        3,
 		WebhookRetryDelay:        5 * time.Minute,
@@ -147,7 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
 	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
 	if getenv("WEBHOOK_APP_CONCURRENCY") == "" {
-		c.WebhookAppConcurrency = max(1, c.WorkerConcurrency/10)
+		c.WebhookAppConcurrency = max(1, c.WorkerConcurrency/20)
 	}
 	p.integer("WEBHOOK_APP_CONCURRENCY", &c.WebhookAppConcurrency, 0, 10000)
 	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)

@@ -55,8 +55,8 @@ func TestWebhookAppConcurrencyDefault(t *testing.T) {
 		env  map[string]string
 		want int
 	}{
-		{map[string]string{}, 50},
-		{map[string]string{"WORKER_CONCURRENCY": "2000"}, 200},
+		{map[string]string{}, 25},
+		{map[string]string{"WORKER_CONCURRENCY": "2000"}, 100},
 		{map[string]string{"WORKER_CONCURRENCY": "5"}, 1},
 		{map[string]string{"WORKER_CONCURRENCY": "2000", "WEBHOOK_APP_CONCURRENCY": "0"}, 0},
 		{map[string]string{"WEBHOOK_APP_CONCURRENCY": "3"}, 3},

@@ -109,7 +109,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = firstNonEmpty(getenv("DATABASE_URL"), getenv("TEST_DATABASE_URL"), bench.DefaultDatabaseURL)
 	}
-	o.TaskCheckInterval, o.WebhookTimeout = cfg.TaskCheckInterval, cfg.WebhookTimeout
+	// The worker's settings as the worker will see them: the environment
+	// with --worker-env on top.
+	wcfg, err := config.Load(func(k string) string {
+		for i := len(workerEnv) - 1; i >= 0; i-- {
+			if key, v, _ := strings.Cut(workerEnv[i], "="); key == k {
+				return v
+			}
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return fmt.Errorf("--worker-env: %w", err)
+	}
+	o.TaskCheckInterval, o.WebhookTimeout, o.Fetchers = wcfg.TaskCheckInterval, wcfg.WebhookTimeout, wcfg.WorkerFetchers
 	if *quick { // shrink what the flags did not set explicitly
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,40 +23,54 @@ const (
 	typePost = "bench:post"
 )
 
-// drainServer is an in-process asynq server configured as the worker's
+// drainServer is in-process asynq servers configured as the worker's
 // (concurrency, queues and their weights, poll interval) around a trivial
-// handler: the reference points hookworker is compared with.
+// handler: the reference points hookworker is compared with. With one
+// server it is what any asynq worker is; with several it fetches the way
+// hookworker does (WORKER_FETCHERS), sharing the concurrency.
 type drainServer struct {
-	srv *asynq.Server
-	rdb *redis.Client
+	srvs []*asynq.Server
+	rdb  *redis.Client
 }
 
-// startDrain starts a server on redisURL whose handler is h.
-func startDrain(redisURL string, concurrency int, checkInterval time.Duration, h asynq.Handler) (*drainServer, error) {
+// startDrain starts fetchers servers on redisURL whose handler is h.
+func startDrain(redisURL string, concurrency, fetchers int, checkInterval time.Duration, h asynq.Handler) (*drainServer, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
-	opt.PoolSize = concurrency + 20 // as cmd/worker sizes its pool
-	rdb := redis.NewClient(opt)
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       concurrency,
-		Queues:            map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
-		TaskCheckInterval: checkInterval,
-		ShutdownTimeout:   5 * time.Second,
-		Logger:            zap.NewNop().Sugar(),
-		LogLevel:          asynq.ErrorLevel,
-	})
-	if err := srv.Start(h); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("start asynq server: %w", err)
+	opt.PoolSize = min(concurrency+20, 256) // as cmd/worker sizes its pool
+	d := &drainServer{rdb: redis.NewClient(opt)}
+	fetchers = max(1, min(fetchers, concurrency))
+	for i := range fetchers {
+		share := concurrency / fetchers
+		if i < concurrency%fetchers {
+			share++
+		}
+		srv := asynq.NewServerFromRedisClient(d.rdb, asynq.Config{
+			Concurrency:       share,
+			Queues:            map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
+			TaskCheckInterval: checkInterval,
+			ShutdownTimeout:   5 * time.Second,
+			Logger:            zap.NewNop().Sugar(),
+			LogLevel:          asynq.ErrorLevel,
+		})
+		if err := srv.Start(h); err != nil {
+			d.stop()
+			return nil, fmt.Errorf("start asynq server: %w", err)
+		}
+		d.srvs = append(d.srvs, srv)
 	}
-	return &drainServer{srv: srv, rdb: rdb}, nil
+	return d, nil
 }
 
-// stop shuts the server down and closes its client.
+// stop shuts the servers down and closes their client.
 func (d *drainServer) stop() {
-	d.srv.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range d.srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 	d.rdb.Close()
 }
 

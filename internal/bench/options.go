@@ -20,6 +20,9 @@ type Options struct {
 	// TaskCheckInterval is the idle poll interval of the worker and of the
 	// reference drains. Defaults to the worker's TASK_CHECK_INTERVAL.
 	TaskCheckInterval time.Duration
+	// Fetchers is the worker's WORKER_FETCHERS, the servers of the
+	// fetcher-matched bare-POST floor. Defaults to 1.
+	Fetchers int
 	// WebhookTimeout is the worker's WEBHOOK_TIMEOUT, used by the bare-POST
 	// client too. Defaults to the worker's.
 	WebhookTimeout time.Duration
@@ -80,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = d.Rounds
+	}
+	if o.Fetchers <= 0 {
+		o.Fetchers = 1
 	}
 	if o.Installations <= 0 {
 		o.Installations = d.Installations

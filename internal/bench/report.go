@@ -17,6 +17,7 @@ type Settings struct {
 	N                 int      `json:"n"`
 	Rounds            int      `json:"rounds"`
 	Concurrency       int      `json:"concurrency"`
+	Fetchers          int      `json:"fetchers"`
 	TaskCheckInterval string   `json:"task_check_interval"`
 	WebhookTimeout    string   `json:"webhook_timeout"`
 	Installations     int      `json:"installations"`
@@ -32,7 +33,7 @@ type Settings struct {
 
 func settingsOf(o Options, e *env) Settings {
 	return Settings{
-		N: o.N, Rounds: o.Rounds, Concurrency: o.Concurrency, TaskCheckInterval: o.TaskCheckInterval.String(),
+		N: o.N, Rounds: o.Rounds, Concurrency: o.Concurrency, Fetchers: o.Fetchers, TaskCheckInterval: o.TaskCheckInterval.String(),
 		WebhookTimeout: o.WebhookTimeout.String(), Installations: o.Installations, DeadInstallations: o.DeadInstallations,
 		LatencyRate: o.LatencyRate, LatencyDuration: o.LatencyDuration.String(), BulkTasks: o.BulkTasks,
 		Redis: config.Redact(e.redisURL), OwnRedis: e.ownRedis, Database: config.Redact(e.db.url), WorkerEnv: o.WorkerEnv,
@@ -101,11 +102,14 @@ func figureSpecs() []figureSpec {
 	return []figureSpec{
 		{key: "ceiling", name: "no-op ceiling (asynq drain)", unit: "tasks/s", value: func(r Round) float64 { return r.Ceiling.PerSecond }, ratio: true},
 		{key: "bare_post", name: "bare-POST floor", unit: "deliveries/s", value: func(r Round) float64 { return r.BarePOST.PerSecond }, ratio: true},
+		{key: "bare_post_fetchers", name: "  bare-POST floor fetched like the worker", unit: "deliveries/s", value: func(r Round) float64 { return r.BarePOSTFetchers.PerSecond }, ratio: true},
 		{key: "end_to_end", name: "hookworker end to end", unit: "deliveries/s", value: func(r Round) float64 { return r.EndToEnd.PerSecond }, ratio: true,
 			target: &target{text: "≥ 0.60 of ceiling", onRatio: true, ok: atLeast(0.60)}},
 		{key: "end_to_end_vs_bare_post", name: "end to end ÷ bare-POST floor", unit: "ratio",
 			value:  func(r Round) float64 { return r.EndToEnd.PerSecond / r.BarePOST.PerSecond },
 			target: &target{text: "≥ 0.80", ok: atLeast(0.80)}},
+		{key: "end_to_end_vs_bare_post_fetchers", name: "  … ÷ bare-POST floor fetched like the worker", unit: "ratio",
+			value: func(r Round) float64 { return r.EndToEnd.PerSecond / r.BarePOSTFetchers.PerSecond }},
 		{key: "latency_p50", name: "enqueue→receipt p50 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P50Millis }},
 		{key: "latency_p95", name: "enqueue→receipt p95 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P95Millis }},
 		{key: "latency_p99", name: "enqueue→receipt p99 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P99Millis },
@@ -197,8 +201,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // met?, then the noise of the run.
 func (r *Report) WriteTable(w io.Writer) error {
 	s := r.Settings
-	fmt.Fprintf(w, "hookworker benchmark: N=%d, %d round(s), concurrency %d, task check interval %s, K=%d installations (%d dead in the dead-endpoint phase), latency at %d/s for %s, M=%d\n",
-		s.N, s.Rounds, s.Concurrency, s.TaskCheckInterval, s.Installations, s.DeadInstallations, s.LatencyRate, s.LatencyDuration, s.BulkTasks)
+	fmt.Fprintf(w, "hookworker benchmark: N=%d, %d round(s), concurrency %d, %d fetchers, task check interval %s, K=%d installations (%d dead in the dead-endpoint phase), latency at %d/s for %s, M=%d\n",
+		s.N, s.Rounds, s.Concurrency, s.Fetchers, s.TaskCheckInterval, s.Installations, s.DeadInstallations, s.LatencyRate, s.LatencyDuration, s.BulkTasks)
 	if s.Rounds > 1 {
 		fmt.Fprintln(w, "values are medians over rounds [min–max]; ratios are medians of each round's ratio")
 	}
@@ -267,6 +271,7 @@ func (r *Report) noise() string {
 	}
 	row("no-op ceiling", func(r Round) CPUUse { return r.Ceiling.CPU })
 	row("bare-POST floor", func(r Round) CPUUse { return r.BarePOST.CPU })
+	row("… fetched like the worker", func(r Round) CPUUse { return r.BarePOSTFetchers.CPU })
 	row("end to end", func(r Round) CPUUse { return r.EndToEnd.CPU })
 	row("10 % dead endpoints", func(r Round) CPUUse { return r.Dead.CPU })
 	_ = tw.Flush()

@@ -11,11 +11,12 @@ import (
 
 func sampleRound(ceiling, e2e float64) Round {
 	return Round{
-		Ceiling:  Drain{Tasks: 1000, PerSecond: ceiling, RedisReads: 2200, RedisCommands: 14500, RedisCPUSeconds: 0.06},
-		BarePOST: Drain{Tasks: 1000, PerSecond: ceiling * 0.8},
-		EndToEnd: Drain{Tasks: 1000, PerSecond: e2e, RedisReads: 3200, RedisCommands: 19500, RedisCPUSeconds: 0.1, WorkerCPUSeconds: 0.4},
-		Latency:  Latency{Offered: 1000, P50Millis: 20, P95Millis: 40, P99Millis: 60},
-		Dead:     Drain{Tasks: 900, PerSecond: e2e / 2}, SQLTransactions: 2000, Deliveries: 2000,
+		Ceiling:          Drain{Tasks: 1000, PerSecond: ceiling, RedisReads: 2200, RedisCommands: 14500, RedisCPUSeconds: 0.06},
+		BarePOST:         Drain{Tasks: 1000, PerSecond: ceiling * 0.8},
+		BarePOSTFetchers: Drain{Tasks: 1000, PerSecond: ceiling},
+		EndToEnd:         Drain{Tasks: 1000, PerSecond: e2e, RedisReads: 3200, RedisCommands: 19500, RedisCPUSeconds: 0.1, WorkerCPUSeconds: 0.4},
+		Latency:          Latency{Offered: 1000, P50Millis: 20, P95Millis: 40, P99Millis: 60},
+		Dead:             Drain{Tasks: 900, PerSecond: e2e / 2}, SQLTransactions: 2000, Deliveries: 2000,
 		PeakRSSBytes: 50 << 20, SingleEnqueuePerS: 4000, BulkEnqueuePerS: 14000,
 	}
 }
@@ -44,6 +45,9 @@ func TestSummarizeMediansRatiosAndTargets(t *testing.T) {
 	require.True(t, *fig["redis_rt_beyond_asynq"].Met)
 	require.InDelta(t, 1.0, fig["sql_per_delivery"].Value, 1e-9)
 	require.True(t, *fig["sql_per_delivery"].Met)
+	require.InDelta(t, 0.875, fig["end_to_end_vs_bare_post"].Value, 1e-9, "median of 0.625, 0.875, 0.875")
+	require.InDelta(t, 0.7, fig["end_to_end_vs_bare_post_fetchers"].Value, 1e-9)
+	require.Nil(t, fig["end_to_end_vs_bare_post_fetchers"].Met, "informational")
 	require.InDelta(t, 3.5, fig["bulk_vs_single"].Value, 1e-9)
 	require.True(t, *fig["bulk_vs_single"].Met)
 	require.False(t, *fig["dead_vs_end_to_end"].Met, "half the throughput misses ≥ 0.80")

@@ -52,10 +52,14 @@ type Latency struct {
 
 // Round is every figure of one round, measured back to back.
 type Round struct {
-	Ceiling  Drain   `json:"ceiling"`
-	BarePOST Drain   `json:"bare_post"`
-	EndToEnd Drain   `json:"end_to_end"`
-	Latency  Latency `json:"latency"`
+	Ceiling  Drain `json:"ceiling"`
+	BarePOST Drain `json:"bare_post"`
+	// BarePOSTFetchers is the bare-POST floor fetched by as many servers as
+	// the worker runs (WORKER_FETCHERS): it tells what of hookworker's
+	// figure comes from fetching in parallel rather than from its handler.
+	BarePOSTFetchers Drain   `json:"bare_post_fetchers"`
+	EndToEnd         Drain   `json:"end_to_end"`
+	Latency          Latency `json:"latency"`
 	// Dead is the dead-endpoint phase; its Tasks are the healthy ones.
 	Dead Drain `json:"dead_endpoints"`
 	// DeadConnections is how many connections the dead endpoint received.
@@ -94,6 +98,10 @@ func (e *env) round(ctx context.Context) (Round, error) {
 		return r, fmt.Errorf("bare-POST floor: %w", err)
 	}
 	e.progress("  bare-POST floor  %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", r.BarePOST.PerSecond, r.BarePOST.CPU.Redis, r.BarePOST.CPU.Other)
+	if r.BarePOSTFetchers, err = e.barePOSTFetchers(ctx); err != nil {
+		return r, fmt.Errorf("bare-POST floor, %d fetchers: %w", e.opts.Fetchers, err)
+	}
+	e.progress("  … %2d fetchers    %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", e.opts.Fetchers, r.BarePOSTFetchers.PerSecond, r.BarePOSTFetchers.CPU.Redis, r.BarePOSTFetchers.CPU.Other)
 	if err = e.endToEnd(ctx, &r); err != nil {
 		return r, fmt.Errorf("end to end: %w", err)
 	}
@@ -139,9 +147,9 @@ func resourceTask(set installations, i int, enqueuedAtNs int64) (*asynq.Task, er
 	return tasks.NewResourceChangeTask(payload(set.ids[i%len(set.ids)], i, enqueuedAtNs))
 }
 
-// drainInProcess enqueues N tasks of typ, then drains them with an
-// in-process server around h while w counts the finished ones.
-func (e *env) drainInProcess(ctx context.Context, typ string, w *tally, h asynq.Handler) (Drain, error) {
+// drainInProcess enqueues N tasks of typ, then drains them with fetchers
+// in-process servers around h while w counts the finished ones.
+func (e *env) drainInProcess(ctx context.Context, typ string, fetchers int, w *tally, h asynq.Handler) (Drain, error) {
 	n := e.opts.N
 	if err := e.flush(ctx); err != nil {
 		return Drain{}, err
@@ -154,7 +162,7 @@ func (e *env) drainInProcess(ctx context.Context, typ string, w *tally, h asynq.
 	if err != nil {
 		return Drain{}, err
 	}
-	srv, err := startDrain(e.redisURL, e.opts.Concurrency, e.opts.TaskCheckInterval, h)
+	srv, err := startDrain(e.redisURL, e.opts.Concurrency, fetchers, e.opts.TaskCheckInterval, h)
 	if err != nil {
 		return Drain{}, err
 	}
@@ -186,7 +194,7 @@ func drainOf(n int, span time.Duration, m metered) Drain {
 // nothing.
 func (e *env) ceiling(ctx context.Context) (Drain, error) {
 	w := newTally(e.opts.N)
-	return e.drainInProcess(ctx, typeNoop, w, noopHandler(w))
+	return e.drainInProcess(ctx, typeNoop, 1, w, noopHandler(w))
 }
 
 // barePOST is figure 2: the handler only POSTs the payload to the receiver.
@@ -194,7 +202,15 @@ func (e *env) barePOST(ctx context.Context) (Drain, error) {
 	client := newPostClient(e.opts.Concurrency, e.opts.WebhookTimeout)
 	defer client.CloseIdleConnections()
 	w := e.recv.expect(e.opts.N)
-	return e.drainInProcess(ctx, typePost, w, postHandler(client, e.recv.URL))
+	return e.drainInProcess(ctx, typePost, 1, w, postHandler(client, e.recv.URL))
+}
+
+// barePOSTFetchers is the bare-POST floor fetched as the worker fetches.
+func (e *env) barePOSTFetchers(ctx context.Context) (Drain, error) {
+	client := newPostClient(e.opts.Concurrency, e.opts.WebhookTimeout)
+	defer client.CloseIdleConnections()
+	w := e.recv.expect(e.opts.N)
+	return e.drainInProcess(ctx, typePost, e.opts.Fetchers, w, postHandler(client, e.recv.URL))
 }
 
 // endToEnd is figures 3, 4 and 6 and the peak RSS: the real worker drains N
