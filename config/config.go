@@ -53,11 +53,13 @@ type Config struct {
 	// throughput. Defaults to 32.
 	WorkerFetchers int
 	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries
-	// to one app this process runs at once, so a slow or dead endpoint cannot
-	// hold every slot; a delivery over it goes back to the queue for
-	// WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT without using a retry. 0 means no
-	// limit. Dead apps hold this many slots each, so the default lets 19 of
-	// them be dead at once before healthy apps starve. Defaults to
+	// to one slow app this process runs at once, so a slow or dead endpoint
+	// cannot hold every slot. An app is slow while its deliveries in flight
+	// have been running for WEBHOOK_TIMEOUT/10 or longer on average; a fast
+	// app is not limited. A delivery over the limit goes back to the queue
+	// for WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT without using a retry. 0 means
+	// no limit. Dead apps hold this many slots each, so the default lets 19
+	// of them be dead at once before healthy apps starve. Defaults to
 	// WORKER_CONCURRENCY/20 (at least 1).
 	WebhookAppConcurrency int
 	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.

@@ -38,16 +38,21 @@ func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // AppBusyError puts a delivery back in the queue without attempting it:
-// its app already had the most deliveries in flight this process allows
-// (WEBHOOK_APP_CONCURRENCY). It does not use a retry (see IsFailure).
+// its app is slow and already had the most deliveries in flight this
+// process allows (WEBHOOK_APP_CONCURRENCY). It does not use a retry (see
+// IsFailure).
 type AppBusyError struct {
 	AppID    int64
 	InFlight int
-	Delay    time.Duration
+	// MeanAge is how long the app's deliveries in flight had been running,
+	// on average: what made it slow.
+	MeanAge time.Duration
+	Delay   time.Duration
 }
 
 func (e *AppBusyError) Error() string {
-	return fmt.Sprintf("app %d already has %d deliveries in flight in this worker; deferred by %s", e.AppID, e.InFlight, e.Delay.Round(time.Millisecond))
+	return fmt.Sprintf("app %d already has %d slow deliveries in flight in this worker (running for %s on average); deferred by %s",
+		e.AppID, e.InFlight, e.MeanAge.Round(time.Millisecond), e.Delay.Round(time.Millisecond))
 }
 
 // IsFailure is the server's IsFailure: a deferred delivery (AppBusyError)

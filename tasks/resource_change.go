@@ -61,7 +61,9 @@ type DelivererConfig struct {
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES.
 	MaxPayloadBytes int
 	// AppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries to one
-	// app in flight at once in this Deliverer; 0 means no limit.
+	// slow app in flight at once in this Deliverer; 0 means no limit. An
+	// app is slow while its deliveries in flight have been running for
+	// AppBusyDelay/10 or longer on average.
 	AppConcurrency int
 	// AppBusyDelay is how long a delivery over AppConcurrency waits in the
 	// queue before it is tried again, spread over [1, 2)× (the worker passes
@@ -74,7 +76,7 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
-		slots: newAppSlots(c.AppConcurrency), busyDelay: c.AppBusyDelay,
+		slots: newAppSlots(c.AppConcurrency, c.AppBusyDelay/10), busyDelay: c.AppBusyDelay,
 	}
 }
 
@@ -128,13 +130,14 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // acquire takes one of the app's delivery slots, or returns an
-// AppBusyError that puts the task back in the queue. A task asynq would
+// AppBusyError that puts the task back in the queue when the app is slow
+// and already has AppConcurrency deliveries in flight. A task asynq would
 // archive on any error (its own retry count spent) is delivered over the
 // limit instead: deferring must never lose a webhook.
 func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err error) {
-	ok, inFlight := d.slots.tryAcquire(app)
+	start, ok, inFlight, age := d.slots.tryAcquire(app, time.Now())
 	if ok {
-		return func() { d.slots.release(app) }, nil
+		return func() { d.slots.release(app, start) }, nil
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	if maxRetry, _ := asynq.GetMaxRetry(ctx); retried >= maxRetry {
@@ -142,7 +145,7 @@ func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err
 	}
 	d.metrics.Deferred.Inc()
 	delay := d.busyDelay + time.Duration(rand.Int64N(int64(d.busyDelay)+1))
-	return nil, &AppBusyError{AppID: app, InFlight: inFlight, Delay: delay}
+	return nil, &AppBusyError{AppID: app, InFlight: inFlight, MeanAge: age, Delay: delay}
 }
 
 func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {

@@ -58,11 +58,12 @@ func (hr *holdingReceiver) counts() (open, maxOpen int) {
 	return hr.open, hr.maxOpen
 }
 
-// A slow app holds at most WEBHOOK_APP_CONCURRENCY of a worker's slots: its
-// other deliveries go back to the queue without using a retry, another
-// app's deliveries go through meanwhile, a task asynq would archive on any
-// error is delivered over the limit, and in the end every webhook arrives
-// exactly once.
+// A slow app holds at most WEBHOOK_APP_CONCURRENCY of a worker's slots: once
+// its deliveries in flight have been running for WEBHOOK_TIMEOUT/10 on
+// average, its other deliveries go back to the queue without using a retry,
+// another app's deliveries go through meanwhile, a task asynq would archive
+// on any error is delivered over the limit, and in the end every webhook
+// arrives.
 func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
@@ -79,10 +80,16 @@ func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	b := h.seed(models.SeedOptions{WebhookURL: fast.URL, Status: models.AppPublished})
 
 	var ids []string
-	for range 5 {
+	for range 2 {
 		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
 	}
 	h.waitFor(func() bool { open, _ := slow.counts(); return open == 2 }, "the slow app never had 2 deliveries in flight")
+	// The rule is about time: the app becomes slow once its two requests
+	// have been open for WEBHOOK_TIMEOUT/10 (300 ms) on average.
+	time.Sleep(h.cfg.WebhookTimeout / 10)
+	for range 3 {
+		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
+	}
 	h.waitFor(func() bool { return testutil.ToFloat64(h.w.Metrics.Deferred) >= 3 }, "the slow app's other deliveries were not deferred")
 
 	// The other app is not held up behind the slow one.
@@ -103,7 +110,7 @@ func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	}, "the 3 deferred tasks are not waiting as retries")
 	for _, info := range deferred {
 		require.Zero(t, info.Retried, "a deferral used one of task %s's retries", info.ID)
-		require.Contains(t, info.LastErr, "deliveries in flight in this worker; deferred")
+		require.Contains(t, info.LastErr, "slow deliveries in flight in this worker")
 	}
 
 	// A task without a retry left is never deferred: asynq would archive it.
@@ -127,4 +134,46 @@ func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	for _, id := range ids {
 		require.True(t, seen[id], "task %s never arrived", id)
 	}
+}
+
+// An app that answers quickly is not held back by WEBHOOK_APP_CONCURRENCY:
+// only slow apps are.
+func TestAppConcurrencySparesAFastApp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 8
+		c.WebhookAppConcurrency = 1
+		c.WebhookTimeout = 3 * time.Second // slow means 300 ms on average
+	}})
+	// Each request waits until 4 are open at once (or 2 s pass), then all
+	// answer: possible only if the app is not limited to 1.
+	const together = 4
+	all := make(chan struct{})
+	var once sync.Once
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == together {
+			once.Do(func() { close(all) })
+		}
+		select {
+		case <-all:
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	a := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppPublished})
+	var ids []string
+	for range together {
+		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
+	}
+	for _, id := range ids {
+		h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
+	}
+	select {
+	case <-all:
+	default:
+		t.Fatal("the deliveries never were in flight together: the fast app was limited")
+	}
+	require.Zero(t, testutil.ToFloat64(h.w.Metrics.Deferred))
 }
