@@ -50,7 +50,8 @@ type Config struct {
 	// each fetching tasks in its own loop and holding a share of
 	// WorkerConcurrency. asynq fetches serially, one Redis round trip per
 	// task, so with I/O-bound handlers the fetch loops, not the CPU, cap
-	// throughput. Defaults to 32.
+	// throughput. Defaults to 32 when REDIS_URL is set, 2 with the
+	// embedded Redis.
 	WorkerFetchers int
 	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries
 	// to one slow app this process runs at once, so a slow or dead endpoint
@@ -108,6 +109,9 @@ type Config struct {
 	CacheTTL time.Duration
 }
 
+// serverFetchers is WORKER_FETCHERS's default when REDIS_URL is set.
+const serverFetchers = 32
+
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
 	return Config{
@@ -116,7 +120,7 @@ func Defaults() Config {
 		BaseURL:                  "http://localhost:9000",
 		HTTPAddr:                 "127.0.0.1:8080",
 		WorkerConcurrency:        500,
-		WorkerFetchers:           32,
+		WorkerFetchers:           2, // serverFetchers when REDIS_URL is set
 		WebhookAppConcurrency:    25,
 		WebhookTimeout:           time.Second,
 		WebhookMaxRetries:        3,
@@ -149,6 +153,12 @@ func Load(getenv func(string) string) (Config, error) {
 	p.str("OPS_BASIC_AUTH", &c.OpsBasicAuth)
 	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
+	if c.RedisURL != "" && getenv("WORKER_FETCHERS") == "" {
+		// A real Redis serves a real load. The embedded one serves one
+		// developer, and its Lua runs interpreted in this process: there 32
+		// idle fetch loops would cost a sixth of a core for nothing.
+		c.WorkerFetchers = serverFetchers
+	}
 	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
 	if getenv("WEBHOOK_APP_CONCURRENCY") == "" {
 		c.WebhookAppConcurrency = max(1, c.WorkerConcurrency/20)

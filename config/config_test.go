@@ -14,6 +14,24 @@ func loadEnv(env map[string]string) (Config, error) {
 	return Load(func(k string) string { return env[k] })
 }
 
+// A real Redis gets 32 fetch loops, the embedded one 2, unless set.
+func TestWorkerFetchersDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, 2},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, 32},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "WORKER_FETCHERS": "4"}, 4},
+		{map[string]string{"WORKER_FETCHERS": "8"}, 8},
+	} {
+		c, err := loadEnv(tc.env)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.WorkerFetchers, "%v", tc.env)
+	}
+}
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := loadEnv(nil)

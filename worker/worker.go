@@ -116,7 +116,14 @@ func New(d Deps) (*Worker, error) {
 	// the concurrency.
 	fetchers := max(1, min(c.WorkerFetchers, c.WorkerConcurrency))
 	servers := make([]*asynq.Server, fetchers)
+	asynqLog := d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar()
 	for i := range servers {
+		// asynq's start and stop lines would repeat once per server: the
+		// first one says them, the others only warn.
+		level := asynqLevel(d.Log.Level())
+		if i > 0 {
+			level = max(level, asynq.WarnLevel)
+		}
 		share := c.WorkerConcurrency / fetchers
 		if i < c.WorkerConcurrency%fetchers {
 			share++
@@ -129,8 +136,8 @@ func New(d Deps) (*Worker, error) {
 			ShutdownTimeout:          c.ShutdownTimeout,
 			TaskCheckInterval:        c.TaskCheckInterval,
 			DelayedTaskCheckInterval: c.DelayedTaskCheckInterval,
-			Logger:                   d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar(),
-			LogLevel:                 asynqLevel(d.Log.Level()),
+			Logger:                   asynqLog,
+			LogLevel:                 level,
 		})
 	}
 	return &Worker{servers: servers, reqlog: reqlog, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,

@@ -109,13 +109,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = firstNonEmpty(getenv("DATABASE_URL"), getenv("TEST_DATABASE_URL"), bench.DefaultDatabaseURL)
 	}
-	// The worker's settings as the worker will see them: the environment
-	// with --worker-env on top.
+	// The worker's settings as the worker will see them: the environment,
+	// a Redis URL (the bench always gives it one, which selects the
+	// defaults of a real Redis), and --worker-env on top.
 	wcfg, err := config.Load(func(k string) string {
 		for i := len(workerEnv) - 1; i >= 0; i-- {
 			if key, v, _ := strings.Cut(workerEnv[i], "="); key == k {
 				return v
 			}
+		}
+		if k == "REDIS_URL" {
+			return "redis://127.0.0.1:6379/0"
 		}
 		return getenv(k)
 	})

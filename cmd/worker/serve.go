@@ -68,7 +68,7 @@ func serve(cfg config.Config, log *zap.Logger) error {
 		}
 		return err
 	}
-	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.String("redis", config.Redact(redisURL)),
+	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.Int("fetchers", cfg.WorkerFetchers), zap.String("redis", config.Redact(redisURL)),
 		zap.String("database", databaseLabel(cfg)), zap.Bool("smtp", cfg.SMTPURL != ""))
 
 	<-ctx.Done()
