@@ -26,6 +26,8 @@ type appLoad struct {
 	startSum time.Duration
 }
 
+// newAppSlots returns the accounting for a limit of max per slow app; with
+// slowAge ≤ 0 every app counts as slow.
 func newAppSlots(max int, slowAge time.Duration) *appSlots {
 	return &appSlots{max: max, slowAge: slowAge, base: time.Now(), apps: make(map[int64]appLoad)}
 }
@@ -42,7 +44,7 @@ func (s *appSlots) tryAcquire(app int64, now time.Time) (start time.Duration, ok
 	defer s.mu.Unlock()
 	l := s.apps[app]
 	if l.n >= s.max {
-		if age := start - l.startSum/time.Duration(l.n); age >= s.slowAge {
+		if age := start - l.startSum/time.Duration(l.n); s.slowAge <= 0 || age >= s.slowAge {
 			return 0, false, l.n, age
 		}
 	}
