@@ -67,7 +67,8 @@ type DelivererConfig struct {
 	AppConcurrency int
 	// AppBusyDelay is how long a delivery over AppConcurrency waits in the
 	// queue before it is tried again, spread over [1, 2)× (the worker passes
-	// WEBHOOK_TIMEOUT: by then the slots in use have been freed).
+	// WEBHOOK_TIMEOUT: by then the slots in use have been freed); longer,
+	// up to 60×, while the app's deliveries keep being refused.
 	AppBusyDelay time.Duration
 }
 
@@ -76,7 +77,7 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
-		slots: newAppSlots(c.AppConcurrency, c.AppBusyDelay/10), busyDelay: c.AppBusyDelay,
+		slots: newAppSlots(c.AppConcurrency, c.AppBusyDelay/10, c.AppBusyDelay), busyDelay: c.AppBusyDelay,
 	}
 }
 
@@ -135,7 +136,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // archive on any error (its own retry count spent) is delivered over the
 // limit instead: deferring must never lose a webhook.
 func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err error) {
-	start, ok, inFlight, age := d.slots.tryAcquire(app, time.Now())
+	start, ok, busy := d.slots.tryAcquire(app, time.Now())
 	if ok {
 		return func() { d.slots.release(app, start) }, nil
 	}
@@ -144,8 +145,21 @@ func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err
 		return func() {}, nil
 	}
 	d.metrics.Deferred.Inc()
-	delay := d.busyDelay + time.Duration(rand.Int64N(int64(d.busyDelay)+1))
-	return nil, &AppBusyError{AppID: app, InFlight: inFlight, MeanAge: age, Delay: delay}
+	return nil, &AppBusyError{AppID: app, InFlight: busy.inFlight, MeanAge: busy.meanAge, Delay: d.deferral(busy.refused)}
+}
+
+// maxDeferral bounds a deferral, in units of AppBusyDelay.
+const maxDeferral = 60
+
+// deferral is how long a refused delivery waits: AppBusyDelay when its
+// app's refusals are few, and longer in proportion to them, so that a dead
+// app's backlog comes back at about the pace the app can take
+// (AppConcurrency per AppBusyDelay) instead of bouncing through the queue
+// every second; at most maxDeferral × AppBusyDelay, spread over [1, 2)×.
+func (d *Deliverer) deferral(refused int) time.Duration {
+	per := max(1, d.slots.max)
+	base := d.busyDelay * time.Duration(min(1+(max(refused, 1)-1)/per, maxDeferral))
+	return base + time.Duration(rand.Int64N(int64(base)+1))
 }
 
 func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {

@@ -87,10 +87,12 @@ func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	// The rule is about time: the app becomes slow once its two requests
 	// have been open for WEBHOOK_TIMEOUT/10 (300 ms) on average.
 	time.Sleep(h.cfg.WebhookTimeout / 10)
-	for range 3 {
+	// Two more: as many as the app takes per WEBHOOK_TIMEOUT, so they are
+	// deferred by 1–2 × WEBHOOK_TIMEOUT (more would wait longer).
+	for range 2 {
 		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
 	}
-	h.waitFor(func() bool { return testutil.ToFloat64(h.w.Metrics.Deferred) >= 3 }, "the slow app's other deliveries were not deferred")
+	h.waitFor(func() bool { return testutil.ToFloat64(h.w.Metrics.Deferred) >= 2 }, "the slow app's other deliveries were not deferred")
 
 	// The other app is not held up behind the slow one.
 	for range 3 {
@@ -106,8 +108,8 @@ func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
 	h.waitFor(func() bool {
 		var err error
 		deferred, err = h.inspector.ListRetryTasks(tasks.QueueAppPlatform)
-		return err == nil && len(deferred) == 3
-	}, "the 3 deferred tasks are not waiting as retries")
+		return err == nil && len(deferred) == 2
+	}, "the 2 deferred tasks are not waiting as retries")
 	for _, info := range deferred {
 		require.Zero(t, info.Retried, "a deferral used one of task %s's retries", info.ID)
 		require.Contains(t, info.LastErr, "slow deliveries in flight in this worker")
