@@ -58,7 +58,8 @@ type Config struct {
 	// cannot hold every slot. An app is slow while its deliveries in flight
 	// have been running for WEBHOOK_TIMEOUT/10 or longer on average; a fast
 	// app is not limited. A delivery over the limit goes back to the queue
-	// for WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT without using a retry. 0 means
+	// for WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT (up to 60 times longer while
+	// the app's deliveries keep being refused) without using a retry. 0 means
 	// no limit. Dead apps hold this many slots each, so the default lets 19
 	// of them be dead at once before healthy apps starve. Defaults to
 	// WORKER_CONCURRENCY/20 (at least 1).
