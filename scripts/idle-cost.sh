@@ -2,7 +2,8 @@
 # idle-cost.sh: what an idle worker costs — Redis commands/s, Redis CPU and
 # worker CPU over SECONDS (default 10) — with the worker's settings taken from
 # the environment (WORKER_FETCHERS, TASK_CHECK_INTERVAL, …). It uses the
-# Redis at REDIS_URL (default redis://127.0.0.1:6379/15; nothing is flushed,
+# Redis at REDIS_URL (default redis://127.0.0.1:6379/0, outside the test
+# suite's databases 1–15; nothing is flushed,
 # only the worker's own keys are written) and the embedded SQLite database in
 # a temp dir. Needs redis-cli.
 #
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_TO_MEASURE:-10}
-url=${REDIS_URL:-redis://127.0.0.1:6379/15}
+url=${REDIS_URL:-redis://127.0.0.1:6379/0}
 command -v redis-cli >/dev/null || { echo "idle-cost.sh: needs redis-cli (apt install redis-tools)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
