@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # idle-cost.sh: what an idle worker costs — Redis commands/s, Redis CPU and
-# worker CPU over SECONDS (default 10) — with the worker's settings taken from
+# worker CPU over SECONDS_TO_MEASURE (default 10) — with the worker's settings taken from
 # the environment (WORKER_FETCHERS, TASK_CHECK_INTERVAL, …). It uses the
 # Redis at REDIS_URL (default redis://127.0.0.1:6379/0, outside the test
 # suite's databases 1–15; nothing is flushed,
