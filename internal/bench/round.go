@@ -94,11 +94,11 @@ func (e *env) round(ctx context.Context) (Round, error) {
 		return r, fmt.Errorf("ceiling: %w", err)
 	}
 	e.progress("  no-op ceiling    %8.0f tasks/s   (redis %.2f cores, other load %.2f cores)", r.Ceiling.PerSecond, r.Ceiling.CPU.Redis, r.Ceiling.CPU.Other)
-	if r.BarePOST, err = e.barePOST(ctx); err != nil {
+	if r.BarePOST, err = e.barePOST(ctx, 1); err != nil {
 		return r, fmt.Errorf("bare-POST floor: %w", err)
 	}
 	e.progress("  bare-POST floor  %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", r.BarePOST.PerSecond, r.BarePOST.CPU.Redis, r.BarePOST.CPU.Other)
-	if r.BarePOSTFetchers, err = e.barePOSTFetchers(ctx); err != nil {
+	if r.BarePOSTFetchers, err = e.barePOST(ctx, e.opts.Fetchers); err != nil {
 		return r, fmt.Errorf("bare-POST floor, %d fetchers: %w", e.opts.Fetchers, err)
 	}
 	e.progress("  … %2d fetchers    %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", e.opts.Fetchers, r.BarePOSTFetchers.PerSecond, r.BarePOSTFetchers.CPU.Redis, r.BarePOSTFetchers.CPU.Other)
@@ -197,20 +197,14 @@ func (e *env) ceiling(ctx context.Context) (Drain, error) {
 	return e.drainInProcess(ctx, typeNoop, 1, w, noopHandler(w))
 }
 
-// barePOST is figure 2: the handler only POSTs the payload to the receiver.
-func (e *env) barePOST(ctx context.Context) (Drain, error) {
+// barePOST is figure 2: the handler only POSTs the payload to the
+// receiver, fetched by one server (any asynq worker) or by as many as the
+// worker runs.
+func (e *env) barePOST(ctx context.Context, fetchers int) (Drain, error) {
 	client := newPostClient(e.opts.Concurrency, e.opts.WebhookTimeout)
 	defer client.CloseIdleConnections()
 	w := e.recv.expect(e.opts.N)
-	return e.drainInProcess(ctx, typePost, 1, w, postHandler(client, e.recv.URL))
-}
-
-// barePOSTFetchers is the bare-POST floor fetched as the worker fetches.
-func (e *env) barePOSTFetchers(ctx context.Context) (Drain, error) {
-	client := newPostClient(e.opts.Concurrency, e.opts.WebhookTimeout)
-	defer client.CloseIdleConnections()
-	w := e.recv.expect(e.opts.N)
-	return e.drainInProcess(ctx, typePost, e.opts.Fetchers, w, postHandler(client, e.recv.URL))
+	return e.drainInProcess(ctx, typePost, fetchers, w, postHandler(client, e.recv.URL))
 }
 
 // endToEnd is figures 3, 4 and 6 and the peak RSS: the real worker drains N
