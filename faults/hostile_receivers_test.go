@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -121,6 +122,20 @@ func (hr *hostileReceiver) serve(w http.ResponseWriter, r *http.Request, stop <-
 		}
 	case "/redirect": // towards the cloud metadata address
 		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/iam/security-credentials/", http.StatusFound)
+	case "/upgrade", "/upgrade-bare": // 101 Switching Protocols, then the raw connection held open
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		head := "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+		if r.URL.Path == "/upgrade-bare" {
+			head = "HTTP/1.1 101 Switching Protocols\r\n\r\n"
+		}
+		_, _ = buf.WriteString(head)
+		_ = buf.Flush()
+		go func() { <-stop; conn.Close() }()
+		_, _ = io.Copy(io.Discard, conn) // until the worker hangs up
 	case "/hugeheader": // headers far over the sender's 64 KiB limit
 		w.Header().Set("X-Big", strings.Repeat("y", 1<<20))
 		w.WriteHeader(http.StatusOK)
@@ -163,7 +178,8 @@ func startResetListener(t *testing.T) string {
 }
 
 // TestFaultHostileReceivers points a real worker at receivers that hang,
-// reset connections, stream endless or dripping bodies, send oversized
+// reset connections, answer 101 Switching Protocols and hold the connection,
+// stream endless or dripping bodies, send oversized
 // headers or redirect to the metadata address, next to a good one. Every
 // attempt ends within the 1 s WEBHOOK_TIMEOUT, each task reaches the right
 // end state, the worker's peak RSS stays well under 100 MiB, and its debug
@@ -201,6 +217,8 @@ func TestFaultHostileReceivers(t *testing.T) {
 		{"drip", hr.URL + "/drip", false, ""},
 		{"redirect", hr.URL + "/redirect", false, ""},
 		{"hugeheader", hr.URL + "/hugeheader", true, "connection error"},
+		{"upgrade", hr.URL + "/upgrade", true, "101"},
+		{"upgrade-bare", hr.URL + "/upgrade-bare", true, "101"},
 	}
 	kindOf := map[int64]string{}
 	for _, k := range kinds {
@@ -272,16 +290,17 @@ func TestFaultHostileReceivers(t *testing.T) {
 
 	hr.mu.Lock()
 	hang, drip, endless := hr.longest["/hang"], hr.longest["/drip"], hr.maxBytes
+	upgrade := max(hr.longest["/upgrade"], hr.longest["/upgrade-bare"])
 	hr.mu.Unlock()
-	t.Logf("FAULTS hostile-receivers: tasks=%d elapsed=%.1fs vmhwm=%.1fMiB longest_hang=%.2fs longest_drip=%.2fs endless_bytes_max=%dKiB archived=%d",
-		perKind*len(kinds), elapsed.Seconds(), float64(hwm)/(1<<20), hang.Seconds(), drip.Seconds(), endless>>10, wantArchived)
+	t.Logf("FAULTS hostile-receivers: tasks=%d elapsed=%.1fs vmhwm=%.1fMiB longest_hang=%.2fs longest_drip=%.2fs longest_101=%.2fs endless_bytes_max=%dKiB archived=%d",
+		perKind*len(kinds), elapsed.Seconds(), float64(hwm)/(1<<20), hang.Seconds(), drip.Seconds(), upgrade.Seconds(), endless>>10, wantArchived)
 	if hwm >= 100<<20 {
 		t.Errorf("worker peak RSS %d MiB, want < 100 MiB", hwm>>20)
 	}
 	// WEBHOOK_TIMEOUT is 1 s: a generous bound that still catches an
 	// attempt left without a deadline.
-	if hang > 5*time.Second || drip > 5*time.Second {
-		t.Errorf("an attempt was held open for %s (hang) / %s (drip), want about 1 s", hang, drip)
+	if hang > 5*time.Second || drip > 5*time.Second || upgrade > 5*time.Second {
+		t.Errorf("an attempt was held open for %s (hang) / %s (drip) / %s (101), want about 1 s", hang, drip, upgrade)
 	}
 
 	w.signal(syscall.SIGTERM)

@@ -64,7 +64,7 @@ func New() *Metrics {
 		}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookworker_tasks_rejected_total",
-			Help: "Tasks archived at once because their payload was malformed.",
+			Help: "Tasks archived at once because their payload was malformed (task_type is the task's type) or their type is unknown (task_type=\"unknown\").",
 		}, []string{"task_type"}),
 		Deferred: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookworker_webhook_deferred_total",

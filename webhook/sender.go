@@ -175,6 +175,19 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 		return resp, s.classify(ctx, err)
 	}
 	defer res.Body.Close()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// net/http hands back the raw connection for a 101 and stops
+		// watching the request's context: reading it would have no
+		// deadline. A webhook POST never asks to switch protocols, so the
+		// answer is a failed attempt; closing the body closes the
+		// connection at once.
+		resp.Duration = time.Since(start)
+		return resp, &TransportError{Err: &ProtocolError{StatusCode: res.StatusCode}}
+	}
+	// Whatever the transport does with the body, it is closed at the
+	// attempt's deadline, so no read outlives the timeout.
+	stop := context.AfterFunc(actx, func() { res.Body.Close() })
+	defer stop()
 	resp.StatusCode = res.StatusCode
 	resp.Header = res.Header
 	resp.Body, err = io.ReadAll(io.LimitReader(res.Body, MaxResponseBody))
@@ -244,4 +257,17 @@ func newRequestID() string {
 	b[6] = (b[6] & 0x0f) | 0x40 // version 4
 	b[8] = (b[8] & 0x3f) | 0x80 // variant 10
 	return hex.EncodeToString(b[:])
+}
+
+// ProtocolError is an answer hookworker cannot take as a webhook response,
+// such as 101 Switching Protocols: the receiver answered, but not with an
+// HTTP response to the POST. It counts as a failed attempt, like a
+// connection error.
+type ProtocolError struct {
+	// StatusCode is the code the receiver sent.
+	StatusCode int
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("webhook receiver answered %d %s, not a response to the POST", e.StatusCode, http.StatusText(e.StatusCode))
 }

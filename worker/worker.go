@@ -6,7 +6,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -105,7 +104,8 @@ func New(d Deps) (*Worker, error) {
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
 	mux := asynq.NewServeMux()
-	mux.Use(recoverPanics(d.Log))
+	mux.Use(recoverPanics(d.Log), knownTypes(d.Log, d.Metrics, tasks.TypeResourceChange, tasks.TypeSendEmail),
+		boundTime(HandlerTimeout))
 	mux.Handle(tasks.TypeResourceChange, deliverer)
 	mux.Handle(tasks.TypeSendEmail, mailer)
 
@@ -190,24 +190,6 @@ func (w *Worker) Shutdown() {
 	}
 	w.client.Close()
 	w.sender.Close()
-}
-
-// recoverPanics turns a handler panic into an archived task whose error says
-// what happened, instead of a retry loop on the same input.
-func recoverPanics(log *zap.Logger) asynq.MiddlewareFunc {
-	return func(next asynq.Handler) asynq.Handler {
-		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) (err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					id, _ := asynq.GetTaskID(ctx)
-					log.Error("task.panic", zap.String("task_type", t.Type()), zap.String("task_id", id),
-						zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-					err = tasks.Permanent(fmt.Errorf("handler panicked: %v", r))
-				}
-			}()
-			return next.ProcessTask(ctx, t)
-		})
-	}
 }
 
 func asynqLevel(l zapcore.Level) asynq.LogLevel {
