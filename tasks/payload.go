@@ -1,6 +1,8 @@
 // Package tasks defines hookworker's asynq tasks: their type names, queues
 // and payloads, the constructors producers call, and the handlers the worker
-// runs.
+// runs. The resource-change payload, its validation and its constructor
+// live in the slim producer package; the names here are thin wrappers kept
+// for the worker and existing callers.
 package tasks
 
 import (
@@ -11,11 +13,11 @@ import (
 	"github.com/hookworker/hookworker/producer"
 )
 
-// Task types and queues (flow.md §1, §8).
+// Task types and queues (docs: README "How a delivery flows").
 const (
-	TypeResourceChange = "sentry_apps:send_resource_change_webhook"
+	TypeResourceChange = producer.TypeResourceChange
 	TypeSendEmail      = "email:send_email"
-	QueueAppPlatform   = "app_platform"
+	QueueAppPlatform   = producer.QueueAppPlatform
 	QueueEmail         = "email"
 )
 
@@ -27,31 +29,21 @@ const MaxJSONDepth = producer.MaxJSONDepth
 // (producer.ResourceChange).
 type ResourceChange = producer.ResourceChange
 
-// TaskMaxRetry is the asynq MaxRetry of resource-change tasks: the highest
-// WEBHOOK_MAX_RETRIES the configuration accepts, so that the worker's own
-// limit, whatever it is set to, is the one that ends a task.
-const TaskMaxRetry = 100
+// TaskMaxRetry is the asynq MaxRetry of resource-change tasks
+// (producer.TaskMaxRetry).
+const TaskMaxRetry = producer.TaskMaxRetry
 
-// NewResourceChangeTask validates p and returns the task producers enqueue.
-// It goes to the app_platform queue; the worker applies its own retry limit
-// (WEBHOOK_MAX_RETRIES), so MaxRetry here is only an upper bound.
+// NewResourceChangeTask validates p and returns the task producers enqueue
+// (producer.NewTask): app_platform queue, TaskMaxRetry, producer.TaskTimeout.
 func NewResourceChangeTask(p ResourceChange, opts ...asynq.Option) (*asynq.Task, error) {
-	b, err := EncodeResourceChange(p)
-	if err != nil {
-		return nil, err
-	}
-	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(TaskMaxRetry)}, opts...)...), nil
+	return producer.NewTask(p, opts...)
 }
 
 // NewResourceChangeTaskFromJSON validates an already encoded payload (at
-// most maxBytes; 0: no limit) and returns its task without re-encoding it:
-// the cheap path for producers that hold JSON already, such as
-// `enqueue bulk`.
+// most maxBytes; 0: no limit) and returns its task without re-encoding it
+// (producer.NewTaskFromJSON).
 func NewResourceChangeTaskFromJSON(b []byte, maxBytes int, opts ...asynq.Option) (*asynq.Task, error) {
-	if _, err := DecodeResourceChange(b, maxBytes); err != nil {
-		return nil, err
-	}
-	return asynq.NewTask(TypeResourceChange, b, append([]asynq.Option{asynq.Queue(QueueAppPlatform), asynq.MaxRetry(TaskMaxRetry)}, opts...)...), nil
+	return producer.NewTaskFromJSON(b, noLimit(maxBytes), opts...)
 }
 
 // EncodeResourceChange validates p and encodes it without HTML escaping
@@ -64,8 +56,13 @@ func EncodeResourceChange(p ResourceChange) ([]byte, error) {
 // maxBytes bytes (0: no limit) with producer.Decode. Every error says what
 // is wrong with it.
 func DecodeResourceChange(b []byte, maxBytes int) (ResourceChange, error) {
+	return producer.Decode(b, noLimit(maxBytes))
+}
+
+// noLimit maps this package's "0: no limit" to producer's explicit limit.
+func noLimit(maxBytes int) int {
 	if maxBytes == 0 {
-		maxBytes = math.MaxInt
+		return math.MaxInt
 	}
-	return producer.Decode(b, maxBytes)
+	return maxBytes
 }
