@@ -180,6 +180,10 @@ func TestNothingSent(t *testing.T) {
 			{"unknown event", withEvent("error.deleted"), `payload: unknown event "error.deleted"`},
 			{"data an array", withData(`[{"error":{}}]`), "payload: data must be a JSON object"},
 			{"data a string", withData(`"{}"`), "payload: data must be a JSON object"},
+			{"duplicate installation_id", fmt.Sprintf(`{"installation_id":%d,"event":"error.created","installation_id":%d}`, id, id),
+				`payload: duplicate key "installation_id"`},
+			{"upper-case key", fmt.Sprintf(`{"INSTALLATION_ID":%d,"event":"error.created"}`, id), "payload: installation_id is missing"},
+			{"long s key", fmt.Sprintf(`{"inſtallation_id":%d,"event":"error.created"}`, id), "payload: installation_id is missing"},
 			{"oversized", withData(`{"error":{"message":"` + strings.Repeat("x", nsMaxPayload) + `"}}`),
 				fmt.Sprintf("over the limit of %d (MAX_PAYLOAD_BYTES)", nsMaxPayload)},
 		}

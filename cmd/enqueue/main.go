@@ -22,7 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hookworker/hookworker/config"
-	"github.com/hookworker/hookworker/tasks"
+	"github.com/hookworker/hookworker/producer"
 )
 
 func main() {
@@ -95,7 +95,7 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	p := tasks.ResourceChange{InstallationID: *installationID, Event: *ev}
+	p := producer.ResourceChange{InstallationID: *installationID, Event: *ev}
 	raw, err := readData(*data, stdin)
 	if err != nil {
 		return err
@@ -104,10 +104,11 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io
 	if *projectID != 0 {
 		p.ProjectID = projectID
 	}
-	task, err := tasks.NewResourceChangeTask(p)
+	b, err := producer.Encode(p, cfg.MaxPayloadBytes)
 	if err != nil {
 		return err
 	}
+	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions()...)
 	rdb, err := connect(cfg, 2)
 	if err != nil {
 		return err
@@ -189,7 +190,7 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 	for range *workers {
 		wg.Go(func() {
 			for l := range lines {
-				task, err := tasks.NewResourceChangeTaskFromJSON(l.data, cfg.MaxPayloadBytes)
+				task, err := producer.NewTaskFromJSON(l.data, cfg.MaxPayloadBytes)
 				if err != nil {
 					bad.Add(1)
 					report("line %d: %v", l.n, err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/internal/testenv"
-	"github.com/hookworker/hookworker/tasks"
+	"github.com/hookworker/hookworker/producer"
 )
 
 // `enqueue bulk` enqueues every valid line exactly once, byte for byte, and
@@ -48,14 +48,15 @@ func TestBulk(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(r.Client)
 	var got []string
 	for page := 1; ; page++ {
-		infos, err := insp.ListPendingTasks(tasks.QueueAppPlatform, asynq.PageSize(1000), asynq.Page(page))
+		infos, err := insp.ListPendingTasks(producer.QueueAppPlatform, asynq.PageSize(1000), asynq.Page(page))
 		require.NoError(t, err)
 		if len(infos) == 0 {
 			break
 		}
 		for _, info := range infos {
-			require.Equal(t, tasks.TypeResourceChange, info.Type)
-			require.Equal(t, tasks.TaskMaxRetry, info.MaxRetry)
+			require.Equal(t, producer.TypeResourceChange, info.Type)
+			require.Equal(t, producer.TaskMaxRetry, info.MaxRetry)
+			require.Equal(t, producer.TaskTimeout, info.Timeout)
 			got = append(got, string(info.Payload))
 		}
 	}
