@@ -55,7 +55,7 @@ func RequestKey(appID int64, event string) string {
 	return "sentry-app-webhook-request:{" + strconv.FormatInt(appID, 10) + "}:" + event
 }
 
-// ErrorKey is the list of failed requests (code >= 400 or 0).
+// ErrorKey is the list of failed requests (see IsFailure).
 func ErrorKey(appID int64, event string) string {
 	return "sentry-app-webhook-error:{" + strconv.FormatInt(appID, 10) + "}:" + event
 }
@@ -73,11 +73,15 @@ type Entry struct {
 	ResponseBody   *string           `json:"response_body,omitempty"`
 }
 
-// IsFailure reports whether a response code also goes to the error list.
-func IsFailure(code int) bool { return code >= 400 || code == 0 }
+// IsFailure reports whether a response code also goes to the error list:
+// 400–599, or 0 for no answer (a timeout or a connection error). Any other
+// code, 600 and up included, goes to the request list only, as in Sentry.
+func IsFailure(code int) bool { return code >= 400 && code <= 599 || code == 0 }
 
 // Attempt is what the request log needs to know of one delivery attempt.
 type Attempt struct {
+	// Time is when the result was recorded: after the response or the
+	// timeout, as Sentry dates its entries.
 	Time           time.Time
 	ResponseCode   int
 	WebhookURL     string

@@ -25,7 +25,8 @@ func TestKeys(t *testing.T) {
 func TestIsFailure(t *testing.T) {
 	t.Parallel()
 	for code, want := range map[int]bool{0: true, 100: false, 200: false, 204: false, 302: false, 399: false,
-		400: true, 404: true, 429: true, 499: true, 500: true, 503: true, 504: true} {
+		400: true, 404: true, 429: true, 499: true, 500: true, 503: true, 504: true, 599: true,
+		600: false, 601: false, 999: false, 1: false, 99: false} {
 		require.Equal(t, want, IsFailure(code), code)
 	}
 }

@@ -194,6 +194,13 @@ func TestDeliveryOutcomes(t *testing.T) {
 			attempts: 3, codes: all(0), labels: labels("timeout"), state: asynq.TaskStateArchived, lastErr: exhausted("timed out")},
 		{name: "connection refused", event: "installation.created", status: models.AppPublished, dest: "refused",
 			attempts: 3, codes: all(0), labels: labels("connectionerror"), state: asynq.TaskStateArchived, lastErr: exhausted("connection error")},
+		// Sentry's rule: only 400–599 (and 0, no answer) are errors; any
+		// other code finishes the task and goes to the request list only.
+		// The breaker counts it as nothing (an internal app here).
+		{name: "600", event: "issue.created", status: models.AppInternal, respond: status(600),
+			attempts: 1, codes: []int{600}, labels: []string{"600"}, state: asynq.TaskStateCompleted, processed: 1},
+		{name: "999", event: "error.created", status: models.AppPublished, respond: status(999),
+			attempts: 1, codes: []int{999}, labels: []string{"999"}, state: asynq.TaskStateCompleted, processed: 1},
 		{name: "503 then 500 then 200", event: "installation.deleted", status: models.AppUnpublished,
 			respond: func(n int, w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader([]int{503, 500, 200}[n-1])
@@ -435,6 +442,39 @@ func TestDeliveryRequest(t *testing.T) {
 		require.NotContains(t, entries[3], "project_id")
 		require.Equal(t, id1, entries[4]["error_id"])
 		require.Equal(t, "42", entries[4]["project_id"])
+	})
+
+	t.Run("date stamped when the result is recorded", func(t *testing.T) {
+		t.Parallel()
+		h := h.forSub(t)
+		var mu sync.Mutex
+		var arrived []time.Time
+		const slow = 300 * time.Millisecond
+		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived = append(arrived, time.Now())
+			mu.Unlock()
+			if n == 1 { // no answer: the attempt times out (WEBHOOK_TIMEOUT)
+				<-r.Context().Done()
+				return
+			}
+			time.Sleep(slow) // a slow answer
+			w.WriteHeader(http.StatusOK)
+		})
+		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"select_options.requested"}})
+		info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "select_options.requested"})
+		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+		entries := dlEntries(t, h, requestlog.RequestKey(seed.SentryAppID, "select_options.requested"))
+		require.Len(t, entries, 2)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, after := range []time.Duration{h.cfg.WebhookTimeout, slow} {
+			e := entries[1-i] // newest first
+			at, err := time.Parse("2006-01-02 15:04:05.000000Z07:00", e["date"].(string))
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, at.Sub(arrived[i]), after-20*time.Millisecond,
+				"attempt %d (code %v) is dated after its result, not before the POST", i+1, e["response_code"])
+		}
 	})
 
 	t.Run("hostile receiver and URL: every entry within 8 KiB", func(t *testing.T) {
