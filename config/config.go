@@ -73,10 +73,13 @@ type Config struct {
 	// (±10 % jitter). Defaults to 5m.
 	WebhookRetryDelay time.Duration
 	// WebhookAllowPrivate is WEBHOOK_ALLOW_PRIVATE: allow every non-global
-	// destination (local development only). Defaults to false.
+	// destination but cloud metadata addresses (local development only).
+	// Defaults to false.
 	WebhookAllowPrivate bool
 	// WebhookAllowedNetworks is WEBHOOK_ALLOWED_NETWORKS, a comma-separated
-	// CIDR list of destinations allowed although non-global. Defaults to empty.
+	// CIDR list of destinations allowed although non-global; a cloud
+	// metadata address is opened only by its own /32 or /128, and an IPv4
+	// prefix does not open its 6to4 or NAT64 spellings. Defaults to empty.
 	WebhookAllowedNetworks []netip.Prefix
 	// BrokenTimeoutThreshold is BROKEN_TIMEOUT_THRESHOLD: timeouts in one UTC
 	// day that make an internal integration broken. Defaults to 1000.
@@ -369,17 +372,4 @@ func (p *parser) networks(name string, dst *[]netip.Prefix) {
 		return
 	}
 	*dst = nets
-}
-
-// Redact returns raw with any password replaced by "xxxxx", for logs. A
-// value that does not parse as a URL is replaced entirely.
-func Redact(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -32,5 +32,5 @@ func ExampleGuard_CheckURL() {
 	// destination refused: example.com: unsupported URL scheme "ftp" (only http and https)
 	// destination refused: 127.1: invalid host: non-canonical numeric IPv4 form
 	// destination refused: 10.0.0.1 is in a private network (10.0.0.0/8)
-	// destination refused: ::ffff:169.254.169.254 is the cloud metadata service address of AWS, GCP, Azure, DigitalOcean and others (169.254.169.254/32)
+	// destination refused: ::ffff:169.254.169.254 is the cloud metadata service address of AWS, GCP, Azure, DigitalOcean and others (169.254.169.254/32), refused unless allowed as a single address
 }

@@ -41,12 +41,14 @@ type Guard struct {
 }
 
 // New returns a Guard. allowPrivate (WEBHOOK_ALLOW_PRIVATE=true) opens every
-// non-global range, for local development; allowed
-// (WEBHOOK_ALLOWED_NETWORKS, see ParseNetworks) opens exceptions. Allowed
-// prefixes are copied and masked; an IPv4-mapped IPv6 prefix such as
-// ::ffff:10.0.0.0/104 is stored as its IPv4 form (10.0.0.0/8), and an IPv4
-// prefix also opens the IPv4-mapped spelling of its addresses. Invalid
-// (zero) prefixes are ignored.
+// non-global range but cloud metadata, for local development; allowed
+// (WEBHOOK_ALLOWED_NETWORKS, see ParseNetworks) opens exceptions, and a
+// cloud metadata address only when it is allowed as that single address.
+// Allowed prefixes are copied and masked; an IPv4-mapped IPv6 prefix such
+// as ::ffff:10.0.0.0/104 is stored as its IPv4 form (10.0.0.0/8), and an
+// IPv4 prefix also opens the IPv4-mapped spelling of its addresses (the
+// same address), not their 6to4 or NAT64 spellings. Invalid (zero)
+// prefixes are ignored.
 func New(allowPrivate bool, allowed []netip.Prefix) *Guard {
 	g := &Guard{allowPrivate: allowPrivate}
 	for _, p := range allowed {
@@ -66,7 +68,7 @@ func New(allowPrivate bool, allowed []netip.Prefix) *Guard {
 // ignored, 6to4 and NAT64 addresses are judged by the IPv4 address they
 // embed; loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast,
 // unspecified, documentation, Teredo, other IANA non-global ranges and cloud
-// metadata addresses are refused unless opened by New.
+// metadata addresses are refused unless opened by New (see judge).
 func (g *Guard) CheckAddr(ip netip.Addr) error {
 	if !ip.IsValid() {
 		return refused("invalid address", "is not a valid IP address")
@@ -90,21 +92,35 @@ func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
 }
 
 // judge returns "" if ip (unmapped, zone-free) may be dialled, otherwise the
-// reason it is refused.
+// reason it is refused. In order:
+//
+//  1. a cloud metadata address (metadataRanges) is refused unless allowed as
+//     that exact single address — neither WEBHOOK_ALLOW_PRIVATE nor a wider
+//     allowed network opens it, nor a 6to4 or NAT64 spelling of it;
+//  2. WEBHOOK_ALLOW_PRIVATE and the allowed networks open the rest;
+//  3. a 6to4 or NAT64 address is judged by the IPv4 addresses it embeds,
+//     without the allowed networks: allowing an IPv4 network allows that
+//     IPv4 network only (its IPv4-mapped spelling is the same address; a
+//     translated one is another route), so to reach a translated address
+//     allow its IPv6 prefix;
+//  4. the table of refused ranges, then a backstop.
 func (g *Guard) judge(ip netip.Addr) string {
-	if g != nil {
-		if g.allowPrivate {
-			return ""
-		}
-		for _, p := range g.allowed {
-			if p.Contains(ip) {
-				return ""
-			}
+	if r, ok := lookupMetadata(ip); ok && !g.allowsExactly(ip) {
+		return fmt.Sprintf("is %s (%s), refused unless allowed as a single address", r.name, r.prefix)
+	}
+	kind, v4s := embeddedIPv4(ip)
+	for _, v4 := range v4s {
+		if r, ok := lookupMetadata(v4); ok {
+			return fmt.Sprintf("is %s embedding %s, which is %s (%s)", kind, v4, r.name, r.prefix)
 		}
 	}
-	if kind, v4s := embeddedIPv4(ip); kind != "" {
+	if g.allows(ip) {
+		return ""
+	}
+	if kind != "" {
+		var strict *Guard
 		for _, v4 := range v4s {
-			if reason := g.judge(v4); reason != "" {
+			if reason := strict.judge(v4); reason != "" {
 				return fmt.Sprintf("is %s embedding %s, which %s", kind, v4, reason)
 			}
 		}
@@ -121,6 +137,37 @@ func (g *Guard) judge(ip netip.Addr) string {
 		return "is not a global unicast address"
 	}
 	return ""
+}
+
+// allows reports whether WEBHOOK_ALLOW_PRIVATE or an allowed network opens
+// ip (metadata aside, see judge).
+func (g *Guard) allows(ip netip.Addr) bool {
+	if g == nil {
+		return false
+	}
+	if g.allowPrivate {
+		return true
+	}
+	for _, p := range g.allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowsExactly reports whether ip is allowed as a single address (/32 or
+// /128; an IPv4-mapped /128 was stored as its /32).
+func (g *Guard) allowsExactly(ip netip.Addr) bool {
+	if g == nil {
+		return false
+	}
+	for _, p := range g.allowed {
+		if p.IsSingleIP() && p.Addr() == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseNetworks parses WEBHOOK_ALLOWED_NETWORKS: a comma-separated list of

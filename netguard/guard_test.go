@@ -120,9 +120,11 @@ func TestCheckAddr(t *testing.T) {
 			if re.Host != tc.ip {
 				t.Errorf("Host = %q, want %q", re.Host, tc.ip)
 			}
-			// allowPrivate opens every one of them.
-			if err := New(true, nil).CheckAddr(ip); err != nil {
-				t.Errorf("allowPrivate: CheckAddr(%s) = %v, want nil", tc.ip, err)
+			// allowPrivate opens every one of them but cloud metadata.
+			err = New(true, nil).CheckAddr(ip)
+			if metadata := strings.Contains(re.Reason, "metadata") || strings.Contains(re.Reason, "AWS") ||
+				strings.Contains(re.Reason, "Azure"); metadata != (err != nil) {
+				t.Errorf("allowPrivate: CheckAddr(%s) = %v, want refused=%v", tc.ip, err, metadata)
 			}
 			// The nil Guard is as strict as New(false, nil).
 			var nilGuard *Guard
@@ -175,13 +177,45 @@ func TestAllowedNetworks(t *testing.T) {
 		{"::1", "::1", true},
 		{"169.254.169.254", "169.254.169.254", true},
 		{"169.254.169.254", "169.254.169.253", false},
-		{"fd00::/8", "fd00:ec2::254", true},
+		// Cloud metadata: only an exact single address opens it.
+		{"fd00::/8", "fd00:ec2::254", false},
+		{"fd00::/8", "fd00:ec2::1", false},
+		{"fd00::/8", "fd00:1::1", true},
+		{"fd00:ec2::254", "fd00:ec2::254", true},
+		{"fd00:ec2::254/128", "fd00:ec2::254", true},
+		{"fd00:ec2::254", "fd00:ec2::23", false},
+		{"fd00:ec2::/32", "fd00:ec2::254", false},
+		{"169.254.0.0/16", "169.254.169.254", false},
+		{"169.254.0.0/16", "169.254.170.2", false},
+		{"169.254.0.0/16", "169.254.1.1", true},
+		{"169.254.169.0/24", "169.254.169.254", false},
+		{"169.254.169.254/32", "169.254.169.254", true},
+		{"::ffff:169.254.169.254/128", "169.254.169.254", true},
+		{"169.254.169.254", "::ffff:169.254.169.254", true}, // the same address
+		{"100.64.0.0/10", "100.100.100.200", false},
+		{"100.64.0.0/10", "100.64.0.1", true},
+		{"100.100.100.200", "100.100.100.200", true},
+		{"168.63.0.0/16", "168.63.129.16", false},
+		{"192.0.0.0/24", "192.0.0.192", false},
+		{"fe80::/10", "fe80::a9fe:a9fe", false},
+		{"fc00::/7", "fd20:ce::254", false},
+		{"0.0.0.0/0", "169.254.169.254", false},
+		{"::/0", "fd00:ec2::254", false},
 		{"fe80::/10", "fe80::1%eth0", true},
 		{"::ffff:10.0.0.0/104", "10.9.9.9", true}, // mapped prefix stored as 10.0.0.0/8
 		{"::ffff:10.0.0.0/104", "::ffff:10.9.9.9", true},
-		{"10.0.0.0/8", "64:ff9b::a00:1", true},   // NAT64 to an opened network
-		{"10.0.0.0/8", "2002:a00:1::", true},     // 6to4 to an opened network
-		{"10.0.0.0/8", "64:ff9b::7f00:1", false}, // ... but not to another one
+		// An IPv4 network allows IPv4 only, not its NAT64 or 6to4 spellings.
+		{"10.0.0.0/8", "64:ff9b::a00:1", false},
+		{"10.0.0.0/8", "2002:a00:1::", false},
+		{"10.0.0.1", "64:ff9b::a00:1", false},
+		{"10.0.0.1", "64:ff9b:1:a00:0:100::", false},
+		{"10.0.0.0/8", "64:ff9b::7f00:1", false},
+		// ... unless the IPv6 prefix itself is allowed; metadata stays out.
+		{"64:ff9b::/96", "64:ff9b::a00:1", true},
+		{"2002::/16", "2002:a00:1::", true},
+		{"2002::/16", "2002:a9fe:a9fe::", false},
+		{"64:ff9b::/96", "64:ff9b::a9fe:a9fe", false},
+		{"169.254.169.254", "64:ff9b::a9fe:a9fe", false},
 		{"192.168.0.0/16, 10.0.0.0/8", "10.0.0.1", true},
 	}
 	for _, tc := range cases {
@@ -195,6 +229,63 @@ func TestAllowedNetworks(t *testing.T) {
 				t.Fatalf("CheckAddr(%s) with %s = %v, want ok=%v", tc.ip, tc.allowed, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestMetadataAlwaysRefused: every cloud metadata address (the list in
+// docs/security.md) is refused by the strict guard, with
+// WEBHOOK_ALLOW_PRIVATE, and with every network allowed, in every spelling;
+// allowing the single address opens it and nothing else.
+func TestMetadataAlwaysRefused(t *testing.T) {
+	everything, err := ParseNetworks("0.0.0.0/0, ::/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := []string{"169.254.169.254", "169.254.170.2", "169.254.170.23", "169.254.169.252", "169.254.0.23",
+		"169.254.42.42", "100.100.100.200", "192.0.0.192", "168.63.129.16",
+		"fd00:ec2::254", "fd00:ec2::23", "fd20:ce::254", "fd00:a9fe:a9fe::1", "fd00:c1::a9fe:a9fe", "fd00:42::42",
+		"fe80::a9fe:a9fe"}
+	if len(addrs) != len(metadataRanges)-1 { // fd00:ec2::/32 is a range, not an address
+		t.Fatalf("%d addresses tested, %d metadata entries: keep this list and docs/security.md in step", len(addrs), len(metadataRanges))
+	}
+	guards := map[string]*Guard{"strict": New(false, nil), "allowPrivate": New(true, nil), "everything": New(true, everything)}
+	for _, s := range addrs {
+		ip := netip.MustParseAddr(s)
+		spellings := []netip.Addr{ip}
+		if ip.Is4() {
+			b := ip.As4()
+			spellings = append(spellings,
+				netip.AddrFrom16(ip.As16()),                                                                   // ::ffff:a.b.c.d
+				netip.AddrFrom16([16]byte{0x20, 0x02, b[0], b[1], b[2], b[3]}),                                // 6to4
+				netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 12: b[0], 13: b[1], 14: b[2], 15: b[3]}),       // NAT64
+				netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 0, 1, 12: b[0], 13: b[1], 14: b[2], 15: b[3]}), // local NAT64
+			)
+		}
+		for name, g := range guards {
+			for _, sp := range spellings {
+				if err := g.CheckAddr(sp); err == nil {
+					t.Errorf("%s guard allowed %s (%s)", name, sp, s)
+				} else if !strings.Contains(err.Error(), "unless allowed as a single address") && sp == ip {
+					t.Errorf("%s guard: %s refused without saying how to allow it: %v", name, s, err)
+				}
+			}
+		}
+		exact, err := ParseNetworks(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := New(false, exact)
+		if err := g.CheckAddr(ip); err != nil {
+			t.Errorf("allowed as a single address, %s is still refused: %v", s, err)
+		}
+		for _, sp := range spellings[1:] {
+			if sp.Is4In6() {
+				continue // the same address
+			}
+			if err := g.CheckAddr(sp); err == nil {
+				t.Errorf("allowing %s opened its translated spelling %s", s, sp)
+			}
+		}
 	}
 }
 

@@ -11,9 +11,9 @@ type blockedRange struct {
 
 // blockedRanges is the table of refused destinations: the non-globally
 // reachable entries of the IANA IPv4 and IPv6 special-purpose address
-// registries, multicast and reserved space, plus single cloud metadata
-// addresses (named separately so messages say what they are; the most
-// specific match wins). It is computed once and never modified.
+// registries, multicast and reserved space. Cloud metadata endpoints are
+// in metadataRanges, consulted too (the most specific match of both tables
+// names the refusal). It is computed once and never modified.
 //
 // Handled in code rather than here:
 //   - ::ffff:0:0/96 (IPv4-mapped) is unmapped and the IPv4 address checked;
@@ -45,16 +45,6 @@ var blockedRanges = []blockedRange{
 	{netip.MustParsePrefix("240.0.0.0/4"), "in the reserved range"},
 	{netip.MustParsePrefix("255.255.255.255/32"), "the limited broadcast address"},
 
-	// IPv4 cloud metadata and platform endpoints.
-	{netip.MustParsePrefix("169.254.169.254/32"), "the cloud metadata service address of AWS, GCP, Azure, DigitalOcean and others"},
-	{netip.MustParsePrefix("169.254.170.2/32"), "the AWS ECS task metadata address"},
-	{netip.MustParsePrefix("169.254.0.23/32"), "the Tencent Cloud metadata service address"},
-	{netip.MustParsePrefix("100.100.100.200/32"), "the Alibaba Cloud metadata service address"},
-	{netip.MustParsePrefix("192.0.0.192/32"), "the Oracle Cloud metadata service address"},
-	// Public address space, but only meaningful from inside Azure, where it
-	// serves VM certificates and configuration (the "wireserver").
-	{netip.MustParsePrefix("168.63.129.16/32"), "the Azure platform (wireserver) address"},
-
 	// IPv6.
 	{netip.MustParsePrefix("::/128"), "the unspecified address"},
 	{netip.MustParsePrefix("::1/128"), "the loopback address"},
@@ -71,10 +61,43 @@ var blockedRanges = []blockedRange{
 	{netip.MustParsePrefix("fe80::/10"), "in the link-local network"},
 	{netip.MustParsePrefix("fec0::/10"), "in the deprecated site-local network"},
 	{netip.MustParsePrefix("ff00::/8"), "in the multicast range"},
+}
 
-	// IPv6 cloud metadata endpoints (inside fc00::/7, named for clarity).
+// metadataRanges are the cloud metadata, credential and platform endpoints
+// a server in a cloud can reach: the prize of an SSRF. Unlike the ranges
+// above they stay refused when WEBHOOK_ALLOW_PRIVATE or an allowed network
+// covers them, unless one of them is allowed as an exact single address
+// (/32 or /128). Most are inside a refused range anyway (link-local, CGNAT,
+// ULA); 168.63.129.16 is public space that only Azure VMs reach.
+var metadataRanges = []blockedRange{
+	// IPv4.
+	{netip.MustParsePrefix("169.254.169.254/32"), "the cloud metadata service address of AWS, GCP, Azure, DigitalOcean and others"},
+	{netip.MustParsePrefix("169.254.170.2/32"), "the AWS ECS task metadata and credentials address"},
+	{netip.MustParsePrefix("169.254.170.23/32"), "the AWS EKS Pod Identity credentials address"},
+	{netip.MustParsePrefix("169.254.169.252/32"), "the GKE Workload Identity metadata server address"},
+	{netip.MustParsePrefix("169.254.0.23/32"), "the Tencent Cloud metadata service address"},
+	{netip.MustParsePrefix("169.254.42.42/32"), "the Scaleway metadata service address"},
+	{netip.MustParsePrefix("100.100.100.200/32"), "the Alibaba Cloud metadata service address"},
+	{netip.MustParsePrefix("192.0.0.192/32"), "the Oracle Cloud metadata service address"},
+	// Public address space, but only meaningful from inside Azure, where it
+	// serves VM certificates and configuration (the "wireserver").
+	{netip.MustParsePrefix("168.63.129.16/32"), "the Azure platform (wireserver) address"},
+
+	// IPv6 (inside fc00::/7 or fe80::/10, named for clarity).
+	{netip.MustParsePrefix("fd00:ec2::/32"), "in the AWS internal service network (metadata, credentials, DNS, time)"},
 	{netip.MustParsePrefix("fd00:ec2::254/128"), "the AWS metadata service address"},
-	{netip.MustParsePrefix("fd00:ec2::/32"), "in the AWS internal service network"},
+	{netip.MustParsePrefix("fd00:ec2::23/128"), "the AWS EKS Pod Identity credentials address"},
+	{netip.MustParsePrefix("fd20:ce::254/128"), "the GCP metadata service address"},
+	{netip.MustParsePrefix("fd00:a9fe:a9fe::1/128"), "the Linode (Akamai) metadata service address"},
+	{netip.MustParsePrefix("fd00:c1::a9fe:a9fe/128"), "the Oracle Cloud metadata service address"},
+	{netip.MustParsePrefix("fd00:42::42/128"), "the Scaleway metadata service address"},
+	{netip.MustParsePrefix("fe80::a9fe:a9fe/128"), "the OpenStack metadata service address"},
+}
+
+// lookupMetadata returns the most specific metadata range containing ip,
+// which must be unmapped and zone-free.
+func lookupMetadata(ip netip.Addr) (blockedRange, bool) {
+	return mostSpecific(metadataRanges, ip)
 }
 
 // Prefixes whose IPv4 address is embedded in the IPv6 address and judged
@@ -86,12 +109,20 @@ var (
 	ipv6Unicast = netip.MustParsePrefix("2000::/3")
 )
 
-// lookupBlocked returns the most specific blocked range containing ip, which
-// must be unmapped and zone-free.
+// lookupBlocked returns the range that refuses ip, which must be unmapped and
+// zone-free: a metadata range first, else the most specific blocked range.
 func lookupBlocked(ip netip.Addr) (blockedRange, bool) {
+	if r, ok := lookupMetadata(ip); ok {
+		return r, true
+	}
+	return mostSpecific(blockedRanges, ip)
+}
+
+// mostSpecific returns the longest prefix of table containing ip.
+func mostSpecific(table []blockedRange, ip netip.Addr) (blockedRange, bool) {
 	var best blockedRange
 	found := false
-	for _, r := range blockedRanges {
+	for _, r := range table {
 		if r.prefix.Contains(ip) && (!found || r.prefix.Bits() > best.prefix.Bits()) {
 			best, found = r, true
 		}

@@ -108,16 +108,18 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// allowPrivate opens addresses, never bad schemes or legacy numeric hosts.
+// allowPrivate opens addresses, never bad schemes, legacy numeric hosts or
+// cloud metadata.
 func TestCheckURLAllowPrivate(t *testing.T) {
 	open := New(true, nil)
-	for _, raw := range []string{"http://127.0.0.1/", "http://[::1]:8080/", "http://10.0.0.1/", "http://169.254.169.254/"} {
+	for _, raw := range []string{"http://127.0.0.1/", "http://[::1]:8080/", "http://10.0.0.1/", "http://169.254.1.1/"} {
 		u, _ := url.Parse(raw)
 		if err := open.CheckURL(u); err != nil {
 			t.Errorf("allowPrivate: CheckURL(%s) = %v", raw, err)
 		}
 	}
-	for _, raw := range []string{"ftp://127.0.0.1/", "http://127.1/", "http://2130706433/", "http://[fe80::1%25eth0]/"} {
+	for _, raw := range []string{"ftp://127.0.0.1/", "http://127.1/", "http://2130706433/", "http://[fe80::1%25eth0]/",
+		"http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://100.100.100.200/"} {
 		u, _ := url.Parse(raw)
 		if err := open.CheckURL(u); !IsRefused(err) {
 			t.Errorf("allowPrivate: CheckURL(%s) = %v, want refusal", raw, err)

@@ -25,7 +25,8 @@ func TestKeys(t *testing.T) {
 func TestIsFailure(t *testing.T) {
 	t.Parallel()
 	for code, want := range map[int]bool{0: true, 100: false, 200: false, 204: false, 302: false, 399: false,
-		400: true, 404: true, 429: true, 499: true, 500: true, 503: true, 504: true} {
+		400: true, 404: true, 429: true, 499: true, 500: true, 503: true, 504: true, 599: true,
+		600: false, 601: false, 999: false, 1: false, 99: false} {
 		require.Equal(t, want, IsFailure(code), code)
 	}
 }
@@ -97,8 +98,8 @@ func TestNewEntryFailure(t *testing.T) {
 	require.NotNil(t, e.ResponseBody)
 	require.Equal(t, reqBody[:MaxFieldChars], *e.RequestBody)
 	require.Equal(t, respBody[:MaxFieldChars], *e.ResponseBody)
-	require.Empty(t, e.ErrorID)
-	require.Empty(t, e.ProjectID)
+	require.Nil(t, e.ErrorID)
+	require.Nil(t, e.ProjectID)
 
 	b, err := json.Marshal(e)
 	require.NoError(t, err)
@@ -126,57 +127,159 @@ func TestNewEntryNoResponse(t *testing.T) {
 
 func TestNewEntryErrorAndProject(t *testing.T) {
 	t.Parallel()
+	const hexID, uuidID = "0123456789abcdef0123456789ABCDEF", "01234567-89ab-cdef-0123-456789abcdef"
 	tests := []struct {
-		name        string
-		header      http.Header
+		name   string
+		header http.Header
+		// stored is false when neither field must appear.
+		stored      bool
 		errID, proj string
 	}{
-		{"both", http.Header{"Sentry-Hook-Error": {"abc"}, "Sentry-Hook-Project": {"12"}}, "abc", "12"},
-		{"error only", http.Header{"Sentry-Hook-Error": {"abc"}}, "", ""},
-		{"project only", http.Header{"Sentry-Hook-Project": {"12"}}, "", ""},
-		{"neither", nil, "", ""},
+		{"both", http.Header{"Sentry-Hook-Error": {hexID}, "Sentry-Hook-Project": {"12"}}, true, hexID, "12"},
+		{"uuid with dashes", http.Header{"Sentry-Hook-Error": {uuidID}, "Sentry-Hook-Project": {"9223372036854775807"}}, true, uuidID, "9223372036854775807"},
+		{"both empty", http.Header{"Sentry-Hook-Error": {""}, "Sentry-Hook-Project": {""}}, true, "", ""},
+		{"empty error", http.Header{"Sentry-Hook-Error": {""}, "Sentry-Hook-Project": {"12"}}, true, "", "12"},
+		{"error only", http.Header{"Sentry-Hook-Error": {hexID}}, false, "", ""},
+		{"project only", http.Header{"Sentry-Hook-Project": {"12"}}, false, "", ""},
+		{"neither", nil, false, "", ""},
+		// Not plausible ids: the pair is dropped.
+		{"short error id", http.Header{"Sentry-Hook-Error": {"abc"}, "Sentry-Hook-Project": {"12"}}, false, "", ""},
+		{"64 KB error id", http.Header{"Sentry-Hook-Error": {strings.Repeat("a", 64<<10)}, "Sentry-Hook-Project": {"12"}}, false, "", ""},
+		{"non-hex error id", http.Header{"Sentry-Hook-Error": {strings.Repeat("g", 32)}, "Sentry-Hook-Project": {"12"}}, false, "", ""},
+		{"misplaced dashes", http.Header{"Sentry-Hook-Error": {"0123456-789ab-cdef-0123-456789abcdef"}, "Sentry-Hook-Project": {"12"}}, false, "", ""},
+		{"project not a number", http.Header{"Sentry-Hook-Error": {hexID}, "Sentry-Hook-Project": {"my-project"}}, false, "", ""},
+		{"negative project", http.Header{"Sentry-Hook-Error": {hexID}, "Sentry-Hook-Project": {"-1"}}, false, "", ""},
+		{"project too long", http.Header{"Sentry-Hook-Error": {hexID}, "Sentry-Hook-Project": {strings.Repeat("9", 20)}}, false, "", ""},
+		{"html in project", http.Header{"Sentry-Hook-Error": {hexID}, "Sentry-Hook-Project": {"<script>"}}, false, "", ""},
 	}
 	for _, tt := range tests {
 		for _, code := range []int{200, 500} {
 			e := NewEntry(Attempt{Time: time.Now(), ResponseCode: code, ResponseHeader: tt.header})
-			require.Equal(t, tt.errID, e.ErrorID, tt.name)
-			require.Equal(t, tt.proj, e.ProjectID, tt.name)
-			b, err := json.Marshal(e)
+			b, err := Encode(e)
 			require.NoError(t, err)
 			var m map[string]any
 			require.NoError(t, json.Unmarshal(b, &m))
-			if tt.errID == "" {
+			if !tt.stored {
+				require.Nil(t, e.ErrorID, tt.name)
+				require.Nil(t, e.ProjectID, tt.name)
 				require.NotContains(t, m, "error_id", tt.name)
 				require.NotContains(t, m, "project_id", tt.name)
-			} else {
-				require.Equal(t, tt.errID, m["error_id"], tt.name)
-				require.Equal(t, tt.proj, m["project_id"], "project_id is a string")
+				continue
 			}
+			require.Equal(t, tt.errID, m["error_id"], tt.name)
+			require.Equal(t, tt.proj, m["project_id"], "project_id is a string")
 		}
 	}
 }
 
 func TestCut(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "", Cut(""))
-	require.Equal(t, "abc", Cut("abc"))
+	cut := func(s string) string { return Cut(s, MaxFieldChars, MaxBodyBytes) }
+	require.Equal(t, "", cut(""))
+	require.Equal(t, "abc", cut("abc"))
 	exact := strings.Repeat("x", MaxFieldChars)
-	require.Equal(t, exact, Cut(exact))
-	require.Equal(t, exact, Cut(exact+"y"))
+	require.Equal(t, exact, cut(exact))
+	require.Equal(t, exact, cut(exact+"y"))
 
-	// Characters, not bytes: 2-, 3- and 4-byte runes.
-	for _, r := range []string{"é", "✓", "😀"} {
+	// Characters, not bytes: 2- and 3-byte runes keep 1024 characters.
+	for _, r := range []string{"é", "✓"} {
 		long := strings.Repeat(r, 3000)
-		got := Cut(long)
+		got := cut(long)
 		require.Equal(t, MaxFieldChars, utf8.RuneCountInString(got), r)
-		require.True(t, utf8.ValidString(got), r)
 		require.Equal(t, strings.Repeat(r, MaxFieldChars), got)
-		// Short in characters, long in bytes: kept whole.
 		short := strings.Repeat(r, MaxFieldChars)
-		require.Equal(t, short, Cut(short), r)
+		require.Equal(t, short, cut(short), r)
 	}
 	mixed := strings.Repeat("a", 1000) + strings.Repeat("é", 100)
-	require.Equal(t, strings.Repeat("a", 1000)+strings.Repeat("é", 24), Cut(mixed))
+	require.Equal(t, strings.Repeat("a", 1000)+strings.Repeat("é", 24), cut(mixed))
+
+	// The byte cap: 4-byte runes, escaped characters and invalid bytes stop
+	// earlier, never inside a UTF-8 sequence, and within MaxBodyBytes encoded.
+	for _, s := range []string{
+		strings.Repeat("😀", 3000), strings.Repeat("\x00", 3000), strings.Repeat("\"", 3000),
+		strings.Repeat("\xff", 3000), strings.Repeat("\u2028", 3000), strings.Repeat("a\x01é😀\xfe\"", 1000),
+	} {
+		got := cut(s)
+		require.True(t, strings.HasPrefix(s, got))
+		require.LessOrEqual(t, utf8.RuneCountInString(got), MaxFieldChars)
+		enc, err := json.Marshal(got)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(enc), MaxBodyBytes+2, "%q…", got[:8])
+		if utf8.RuneCountInString(got) < MaxFieldChars {
+			require.Greater(t, len(enc), MaxBodyBytes-6, "cut no shorter than needed")
+		}
+		if utf8.ValidString(s) {
+			require.True(t, utf8.ValidString(got))
+		}
+	}
+}
+
+// EncodedLen must agree with encoding/json (HTML escaping off) byte for
+// byte, or the caps would not hold.
+func FuzzEncodedLen(f *testing.F) {
+	for _, s := range []string{"", "abc", "\x00\x1f\x7f", "\"\\/<>&", "\b\f\n\r\t", "é✓😀", "\xff\xfe", "\u2028\u2029", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := encode(Entry{WebhookURL: s})
+		require.NoError(t, err)
+		base, err := encode(Entry{})
+		require.NoError(t, err)
+		require.Equal(t, len(b)-len(base)+2, EncodedLen(s), "%q", s)
+		got := Cut(s, 100, 200)
+		require.True(t, strings.HasPrefix(s, got))
+		require.LessOrEqual(t, EncodedLen(got), 202)
+	})
+}
+
+// TestEntryCaps builds entries from hostile attempts: a 1 MB URL, 64 KB
+// Sentry-Hook-Error and -Project values, long header values, bodies of
+// characters that JSON escapes. None exceeds MaxEntryBytes, and each field
+// stays within its own cap.
+func TestEntryCaps(t *testing.T) {
+	t.Parallel()
+	// The caps add up below the bound, with room for the fixed fields.
+	require.Less(t, 300+MaxURLBytes+2+MaxHeadersBytes+2*(MaxBodyBytes+2), MaxEntryBytes)
+	huge := func(unit string) string { return strings.Repeat(unit, (1<<20)/len(unit)) }
+	hdr := sentHeader()
+	hdr.Set("Hookworker-Delivery-ID", huge("d"))
+	hdr.Set("Webhook-Id", huge("\x01"))
+	for i := range 40 {
+		hdr.Set("X-Extra-"+strconv.Itoa(i), strings.Repeat("\"", 500))
+	}
+	for _, unit := range []string{"a", "\x00", "\"", "😀", "\xff", "\u2028", "é<&>"} {
+		a := Attempt{Time: time.Now(), ResponseCode: 500, OrganizationID: -1 << 63,
+			WebhookURL:     "https://example.com/?q=" + huge(unit),
+			RequestHeader:  hdr,
+			RequestBody:    []byte(huge(unit)),
+			ResponseBody:   []byte(huge(unit)),
+			ResponseHeader: http.Header{"Sentry-Hook-Error": {huge(unit)}, "Sentry-Hook-Project": {huge("1")}},
+		}
+		e := NewEntry(a)
+		b, err := Encode(e)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(b), MaxEntryBytes, "unit %q", unit)
+		require.Nil(t, e.ErrorID)
+		require.LessOrEqual(t, EncodedLen(e.WebhookURL), MaxURLBytes+2)
+		require.True(t, strings.HasPrefix(a.WebhookURL, e.WebhookURL))
+		require.LessOrEqual(t, EncodedLen(*e.RequestBody), MaxBodyBytes+2)
+		require.LessOrEqual(t, EncodedLen(*e.ResponseBody), MaxBodyBytes+2)
+		hb, err := json.Marshal(e.RequestHeaders)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(hb), MaxHeadersBytes)
+		for k, v := range e.RequestHeaders {
+			require.LessOrEqual(t, EncodedLen(v), MaxHeaderValueBytes+2, k)
+		}
+		// Our own short headers are all kept: they sort before the extras.
+		require.Equal(t, "dc46983557fea127b43af721467eb9b3fde2338fe3e14f51952aa8478c13d355", e.RequestHeaders["Sentry-Hook-Signature"])
+	}
+
+	// An entry built by hand, past every cap, is still stored within the bound.
+	big := strings.Repeat("\x00", 1<<20)
+	b, err := Encode(Entry{WebhookURL: big, ErrorID: &big, ProjectID: &big, RequestBody: &big, ResponseBody: &big,
+		RequestHeaders: map[string]string{"A": big}, Date: big})
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(b), MaxEntryBytes)
 }
 
 func keys(m map[string]any) []string {

@@ -1,6 +1,7 @@
 package requestlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,9 +83,9 @@ func NewWriter(rdb redis.Cmdable) *Writer {
 // It returns when the entry is written, or when ctx ends (the write may then
 // still happen).
 func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, c *Counter) error {
-	b, err := json.Marshal(e)
+	b, err := Encode(e)
 	if err != nil {
-		return fmt.Errorf("encode request log entry: %w", err)
+		return err
 	}
 	keys := make([]string, 2, 3)
 	keys[0], keys[1] = RequestKey(appID, event), ErrorKey(appID, event)
@@ -109,6 +110,35 @@ func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, 
 	case <-ctx.Done():
 		return fmt.Errorf("write request log of app %d: %w", appID, ctx.Err())
 	}
+}
+
+// Encode returns e as the JSON the request log stores: without HTML
+// escaping (as Python's json.dumps writes it), at most MaxEntryBytes long.
+// An entry built by NewEntry always fits; a larger one (built by hand) is
+// stored without its headers and bodies and with its URL cut further, so
+// that nothing bigger ever reaches Redis.
+func Encode(e Entry) ([]byte, error) {
+	b, err := encode(e)
+	if err != nil || len(b) <= MaxEntryBytes {
+		return b, err
+	}
+	e.RequestHeaders, e.RequestBody, e.ResponseBody = nil, nil, nil
+	e.WebhookURL = Cut(e.WebhookURL, MaxURLBytes, MaxURLBytes)
+	if e.ErrorID != nil && !PlausibleEventID(*e.ErrorID) || e.ProjectID != nil && !PlausibleProjectID(*e.ProjectID) {
+		e.ErrorID, e.ProjectID = nil, nil
+	}
+	e.Date = Cut(e.Date, len(DateLayout), len(DateLayout))
+	return encode(e)
+}
+
+func encode(e Entry) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("encode request log entry: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Close waits until every queued write is flushed and stops the flusher.

@@ -193,7 +193,8 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	d.observe(target, p.Event, code, sendErr, resp.Duration)
 	outcome := breaker.Classify(code)
 	counted := breaker.Counts(target.AppStatus, p.Event)
-	d.record(ctx, log, target, p.Event, now, resp, buf.Bytes(), counted, outcome)
+	// Dated now, after the answer or the timeout, as Sentry dates entries.
+	d.record(ctx, log, target, p.Event, time.Now(), resp, buf.Bytes(), counted, outcome)
 
 	if counted && (outcome == breaker.Error || outcome == breaker.Timeout) {
 		d.checkBroken(ctx, log, target)
@@ -206,10 +207,10 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 // shutdown right after the POST), so the attempt is not lost. A failure is
 // logged, not returned: the webhook was sent, and retrying would send it
 // again.
-func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Target, ev string, now time.Time,
+func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Target, ev string, at time.Time,
 	resp *webhook.Response, body []byte, counted bool, outcome breaker.Outcome) {
 	entry := requestlog.NewEntry(requestlog.Attempt{
-		Time: now, ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
+		Time: at, ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
 		Internal: target.AppStatus == models.AppInternal, RequestHeader: resp.RequestHeader, RequestBody: body,
 		ResponseHeader: resp.Header, ResponseBody: resp.Body,
 	})
@@ -245,12 +246,14 @@ func (d *Deliverer) checkBroken(ctx context.Context, log *taskLog, target *store
 }
 
 // outcome maps the attempt's result to the task's next state (flow.md §3).
+// As in Sentry, only 400–599 are failed answers: any other code (1xx–3xx,
+// and 600 or more, which Go accepts up to 999) finishes the task.
 func (d *Deliverer) outcome(ctx context.Context, log *taskLog, ev string, code int, resp *webhook.Response, sendErr error) error {
 	var err error
 	switch {
 	case sendErr != nil:
 		err = sendErr
-	case code < 400:
+	case code < 400 || code > 599:
 		d.metrics.Processed.WithLabelValues(ev).Inc()
 		return nil
 	case code == 429:

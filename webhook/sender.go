@@ -156,7 +156,7 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), http.NoBody)
 	if err != nil {
-		return resp, &InvalidURLError{Reason: err.Error()}
+		return resp, &InvalidURLError{Reason: unwrapURL(err).Error()} // without the URL, which may hold secrets
 	}
 	if len(r.Body) > 0 {
 		// A NopCloser around a bytes.Reader is a body net/http knows to be

@@ -194,6 +194,13 @@ func TestDeliveryOutcomes(t *testing.T) {
 			attempts: 3, codes: all(0), labels: labels("timeout"), state: asynq.TaskStateArchived, lastErr: exhausted("timed out")},
 		{name: "connection refused", event: "installation.created", status: models.AppPublished, dest: "refused",
 			attempts: 3, codes: all(0), labels: labels("connectionerror"), state: asynq.TaskStateArchived, lastErr: exhausted("connection error")},
+		// Sentry's rule: only 400–599 (and 0, no answer) are errors; any
+		// other code finishes the task and goes to the request list only.
+		// The breaker counts it as nothing (an internal app here).
+		{name: "600", event: "issue.created", status: models.AppInternal, respond: status(600),
+			attempts: 1, codes: []int{600}, labels: []string{"600"}, state: asynq.TaskStateCompleted, processed: 1},
+		{name: "999", event: "error.created", status: models.AppPublished, respond: status(999),
+			attempts: 1, codes: []int{999}, labels: []string{"999"}, state: asynq.TaskStateCompleted, processed: 1},
 		{name: "503 then 500 then 200", event: "installation.deleted", status: models.AppUnpublished,
 			respond: func(n int, w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader([]int{503, 500, 200}[n-1])
@@ -391,32 +398,116 @@ func TestDeliveryRequest(t *testing.T) {
 	t.Run("error_id and project_id from response headers", func(t *testing.T) {
 		t.Parallel()
 		h := h.forSub(t)
+		const id1, id3 = "0123456789abcdef0123456789abcdef", "fedcba98-7654-3210-fedc-ba9876543210"
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			switch n {
 			case 1:
-				w.Header().Set("Sentry-Hook-Error", "err-1")
+				w.Header().Set("Sentry-Hook-Error", id1)
 				w.Header().Set("Sentry-Hook-Project", "42")
 				w.WriteHeader(http.StatusInternalServerError)
 			case 2:
-				w.Header().Set("Sentry-Hook-Error", "err-2")
+				w.Header().Set("Sentry-Hook-Error", "abcdef0123456789abcdef0123456789")
+				w.WriteHeader(http.StatusInternalServerError)
+			case 3:
+				// Present but empty: stored, as Sentry does.
+				w.Header()["Sentry-Hook-Error"] = []string{""}
+				w.Header()["Sentry-Hook-Project"] = []string{""}
+				w.WriteHeader(http.StatusInternalServerError)
+			case 4:
+				// Not a plausible id (and 60 KB): dropped with its project.
+				w.Header().Set("Sentry-Hook-Error", strings.Repeat("<x>", 20<<10))
+				w.Header().Set("Sentry-Hook-Project", "44")
 				w.WriteHeader(http.StatusInternalServerError)
 			default:
-				w.Header().Set("Sentry-Hook-Error", "err-3")
+				w.Header().Set("Sentry-Hook-Error", id3)
 				w.Header().Set("Sentry-Hook-Project", "43")
 				w.WriteHeader(http.StatusOK)
 			}
 		})
 		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"error.created"}})
 		info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "error.created"})
+		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateArchived)
+		// dlMaxRetries allows 3 attempts: the 4th and 5th answers come from a second task.
+		info = h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "error.created"})
 		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
 		entries := dlEntries(t, h, requestlog.RequestKey(seed.SentryAppID, "error.created"))
-		require.Len(t, entries, 3)
-		require.Equal(t, "err-3", entries[0]["error_id"])
+		require.Len(t, entries, 5)
+		require.Equal(t, id3, entries[0]["error_id"])
 		require.Equal(t, "43", entries[0]["project_id"])
-		require.NotContains(t, entries[1], "error_id", "only when both headers are present")
-		require.NotContains(t, entries[1], "project_id")
-		require.Equal(t, "err-1", entries[2]["error_id"])
-		require.Equal(t, "42", entries[2]["project_id"])
+		require.NotContains(t, entries[1], "error_id", "not a plausible id")
+		require.NotContains(t, entries[1], "project_id", "dropped with the error id")
+		require.Equal(t, "", entries[2]["error_id"], "empty values are stored")
+		require.Equal(t, "", entries[2]["project_id"])
+		require.NotContains(t, entries[3], "error_id", "only when both headers are present")
+		require.NotContains(t, entries[3], "project_id")
+		require.Equal(t, id1, entries[4]["error_id"])
+		require.Equal(t, "42", entries[4]["project_id"])
+	})
+
+	t.Run("date stamped when the result is recorded", func(t *testing.T) {
+		t.Parallel()
+		h := h.forSub(t)
+		var mu sync.Mutex
+		var arrived []time.Time
+		const slow = 300 * time.Millisecond
+		rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived = append(arrived, time.Now())
+			mu.Unlock()
+			if n == 1 { // no answer: the attempt times out (WEBHOOK_TIMEOUT)
+				<-r.Context().Done()
+				return
+			}
+			time.Sleep(slow) // a slow answer
+			w.WriteHeader(http.StatusOK)
+		})
+		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"select_options.requested"}})
+		info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "select_options.requested"})
+		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+		entries := dlEntries(t, h, requestlog.RequestKey(seed.SentryAppID, "select_options.requested"))
+		require.Len(t, entries, 2)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, after := range []time.Duration{h.cfg.WebhookTimeout, slow} {
+			e := entries[1-i] // newest first
+			at, err := time.Parse("2006-01-02 15:04:05.000000Z07:00", e["date"].(string))
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, at.Sub(arrived[i]), after-20*time.Millisecond,
+				"attempt %d (code %v) is dated after its result, not before the POST", i+1, e["response_code"])
+		}
+	})
+
+	t.Run("hostile receiver and URL: every entry within 8 KiB", func(t *testing.T) {
+		t.Parallel()
+		h := h.forSub(t)
+		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Sentry-Hook-Error", strings.Repeat("e", 60<<10))
+			w.Header().Set("Sentry-Hook-Project", strings.Repeat("1", 1<<10))
+			w.WriteHeader([]int{http.StatusInternalServerError, http.StatusNotFound}[min(n, 2)-1])
+			_, _ = w.Write(bytes.Repeat([]byte("\x00\"😀"), 20<<10))
+		})
+		url := rc.URL + "/hook?pad=" + strings.Repeat("%22", 170<<10) // a 512 KB URL
+		seed := h.seed(models.SeedOptions{WebhookURL: url, Status: models.AppInternal, Events: []string{"comment.deleted"}})
+		data := `{"comment":{"text":"` + strings.Repeat(`\u0001\"`, 40<<10) + `"}}`
+		info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "comment.deleted", Data: json.RawMessage(data)})
+		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+		require.Equal(t, 2, rc.count())
+		for _, key := range []string{requestlog.RequestKey(seed.SentryAppID, "comment.deleted"), requestlog.ErrorKey(seed.SentryAppID, "comment.deleted")} {
+			list := h.lrange(key)
+			require.Len(t, list, 2, key)
+			for _, s := range list {
+				require.LessOrEqual(t, len(s), requestlog.MaxEntryBytes, key)
+				var e map[string]any
+				require.NoError(t, json.Unmarshal([]byte(s), &e))
+				require.NotContains(t, e, "error_id")
+				require.NotContains(t, e, "project_id")
+				u, _ := e["webhook_url"].(string)
+				require.True(t, strings.HasPrefix(url, u), "webhook_url is the configured URL, cut")
+				require.GreaterOrEqual(t, len(u), 256)
+				require.NotEmpty(t, e["request_body"])
+				require.NotEmpty(t, e["response_body"])
+			}
+		}
 	})
 
 	t.Run("request log trimmed to 100", func(t *testing.T) {

@@ -32,6 +32,12 @@ const (
 	secretSMTP  = "smtp-pw-91c5e0aa"
 	secretOps   = "ops-pw-64d2f8b3"
 	secretHook  = "hook-pw-0e7b3c92"
+	// Tokens a webhook URL carries outside its password: as a lone user
+	// name, as query values and as a path segment.
+	secretUserToken  = "ghp_R4nd0mT0k3nV4lu3Xy9Zq"
+	secretQueryToken = "qtok-f3a9c1e5b2d8"
+	secretSigToken   = "sig-77e1b0c4"
+	secretPathToken  = "Zx9Qk2Lm7Pw4Rt8Vb3Nc6Hy1"
 )
 
 // authSMTPServer is a minimal SMTP server on loopback that offers AUTH
@@ -202,7 +208,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/ok"):
 			w.WriteHeader(http.StatusOK)
-		case strings.HasSuffix(r.URL.Path, "/gone"):
+		case strings.Contains(r.URL.Path, "/gone"):
 			w.WriteHeader(http.StatusNotFound)
 		default:
 			w.WriteHeader(http.StatusInternalServerError)
@@ -216,20 +222,25 @@ func TestSecretsNeverLogged(t *testing.T) {
 	withAuth := func(base, path string) string {
 		return strings.Replace(base, "http://", "http://hookuser:"+secretHook+"@", 1) + path
 	}
+	withToken := func(base, path string) string {
+		return strings.Replace(base, "http://", "http://"+secretUserToken+"@", 1) + path + "/" + secretPathToken +
+			"?token=" + secretQueryToken + "&keep=visible&sig=" + secretSigToken
+	}
 	port := rc.Listener.Addr().(*net.TCPAddr).Port
 	seeds := map[string]models.SeedResult{
 		"ok":       h.seed(models.SeedOptions{WebhookURL: withAuth(rc.URL, "/ok"), Status: models.AppInternal}),
-		"5xx":      h.seed(models.SeedOptions{WebhookURL: withAuth(rc.URL, "/fail"), Status: models.AppInternal}),
-		"conn":     h.seed(models.SeedOptions{WebhookURL: withAuth("http://"+closedAddr, "/"), Status: models.AppInternal}),
+		"5xx":      h.seed(models.SeedOptions{WebhookURL: withToken(rc.URL, "/fail"), Status: models.AppInternal}),
+		"conn":     h.seed(models.SeedOptions{WebhookURL: withToken("http://"+closedAddr, ""), Status: models.AppInternal}),
 		"refused":  h.seed(models.SeedOptions{WebhookURL: fmt.Sprintf("http://hookuser:%s@127.1:%d/", secretHook, port)}),
-		"breaking": h.seed(models.SeedOptions{WebhookURL: withAuth(rc.URL, "/gone"), Status: models.AppInternal}),
+		"refused2": h.seed(models.SeedOptions{WebhookURL: withToken(fmt.Sprintf("http://127.1:%d", port), "")}),
+		"breaking": h.seed(models.SeedOptions{WebhookURL: withToken(rc.URL, "/gone"), Status: models.AppInternal}),
 	}
 	// Today's 404 disables the app, which e-mails its owner through SMTP_URL.
 	sixErrorDays(t, h, seeds["breaking"], now)
 
 	final := map[string]asynq.TaskState{
 		"ok": asynq.TaskStateCompleted, "5xx": asynq.TaskStateArchived, "conn": asynq.TaskStateArchived,
-		"refused": asynq.TaskStateArchived, "breaking": asynq.TaskStateCompleted,
+		"refused": asynq.TaskStateArchived, "refused2": asynq.TaskStateArchived, "breaking": asynq.TaskStateCompleted,
 	}
 	for name, s := range seeds {
 		info := h.enqueue(tasks.ResourceChange{InstallationID: s.InstallationID, Event: "issue.created"})
@@ -268,11 +279,13 @@ func TestSecretsNeverLogged(t *testing.T) {
 	forbidden = append(forbidden, secretForms("mailer", secretSMTP)...)
 	forbidden = append(forbidden, secretForms("ops", secretOps)...)
 	forbidden = append(forbidden, secretForms("hookuser", secretHook)...)
+	forbidden = append(forbidden, secretUserToken, secretQueryToken, secretSigToken, secretPathToken)
 
 	logs := encodedEntries(t, h)
 	require.NotEmpty(t, logs)
 	require.True(t, containsLine(logs, `"logger":"asynq"`), "asynq's own log lines are captured")
 	require.True(t, containsLine(logs, "sentryapp.disabled"), "the disable path ran")
+	require.True(t, containsLine(logs, "/xxxxx?token=xxxxx&keep=visible&sig=xxxxx"), "URLs are logged redacted, not dropped")
 	errs := taskErrors(t, h)
 	require.GreaterOrEqual(t, len(errs), 5)
 	for _, s := range forbidden {
@@ -303,7 +316,8 @@ func TestSecretsConsoleMail(t *testing.T) {
 	now := time.Now().UTC()
 	h := newHarness(t, harnessOptions{now: func() time.Time { return now }})
 	rc := statusReceiver(t, http.StatusNotFound)
-	url := strings.Replace(rc.URL, "http://", "http://hookuser:"+secretHook+"@", 1) + "/gone"
+	url := strings.Replace(rc.URL, "http://", "http://hookuser:"+secretHook+"@", 1) + "/gone/" + secretPathToken +
+		"?api_key=" + secretQueryToken
 	s := h.seed(models.SeedOptions{WebhookURL: url, Status: models.AppInternal})
 	sixErrorDays(t, h, s, now)
 
@@ -311,9 +325,11 @@ func TestSecretsConsoleMail(t *testing.T) {
 	h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
 	h.waitFor(func() bool { return h.logs.FilterMessageSnippet("e-mail not sent").Len() == 1 }, "the e-mail is logged")
 
-	for _, l := range encodedEntries(t, h) {
-		for _, f := range secretForms("hookuser", secretHook) {
-			require.NotContains(t, l, f, "a log line leaks the webhook password")
+	logs := encodedEntries(t, h)
+	require.True(t, containsLine(logs, "/gone/xxxxx?api_key=xxxxx"), "the e-mail names the webhook, redacted")
+	for _, l := range logs {
+		for _, f := range append(secretForms("hookuser", secretHook), secretPathToken, secretQueryToken) {
+			require.NotContains(t, l, f, "a log line leaks a secret of the webhook URL")
 		}
 	}
 	require.Equal(t, 1, rc.count())
