@@ -92,6 +92,13 @@ func TestAppendBody(t *testing.T) {
 			want: `{"action":"a\"b<c>&/","installation":{"uuid":"u\\\n"},"data":{},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
 		},
 		{
+			name: "data and actor in JavaScript's form", action: "created", uuid: uuid,
+			data:  `{"t":"caf\u00e9 \u003cb\u003e \/","n":1.0,"2":0,"1":[1e2]}`,
+			actor: `{"type":"user","id":7,"name":"\u00c9mile"}`,
+			want: `{"action":"created","installation":{"uuid":"` + uuid + `"},"data":{"1":[100],"2":0,"t":"café <b> /","n":1},` +
+				`"actor":{"type":"user","id":7,"name":"Émile"}}`,
+		},
+		{
 			name: "non-ASCII kept as UTF-8", action: "created", uuid: "é", data: `{"title":"naïve ✓"}`,
 			want: `{"action":"created","installation":{"uuid":"é"},"data":{"title":"naïve ✓"},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
 		},
@@ -114,13 +121,13 @@ func TestAppendBodyAppends(t *testing.T) {
 func TestAppendBodyInvalidJSON(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	// Only JSON that needs compacting is checked (the decoder validated
-	// payloads before); these have whitespace, so they are.
+	buf.WriteString("kept")
 	err := AppendBody(&buf, "created", "u", json.RawMessage(`{"a": `), nil)
 	require.ErrorContains(t, err, "data")
-	buf.Reset()
-	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{bad }`))
+	require.ErrorIs(t, err, errSyntax)
+	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{"a":1}x`))
 	require.ErrorContains(t, err, "actor")
+	require.Equal(t, "kept", buf.String(), "a failed body leaves the buffer as it was")
 }
 
 var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
