@@ -4,18 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
+	svix "github.com/svix/svix-webhooks/go"
 
+	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/tasks"
 	"github.com/hookworker/hookworker/webhook"
@@ -108,6 +113,81 @@ func TestRealReceiversVerify(t *testing.T) {
 		res.Body.Close()
 		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "a body with \\u003c escapes fails JSON.stringify's check")
 	})
+
+	// Standard Webhooks: Svix's Go library verifies every delivery, with the
+	// client secret's bytes as the key or in its whsec_ form, and the
+	// webhook-id is the same on a retry.
+	t.Run("Standard Webhooks with Svix's library", func(t *testing.T) {
+		t.Parallel()
+		h := h.forSub(t)
+		retryID := "std-retry-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		var failed atomic.Bool
+		rc := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Hookworker-Delivery-ID") == retryID && failed.CompareAndSwap(false, true) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook", Status: models.AppInternal, Events: []string{"error.created"}})
+		raw, err := svix.NewWebhookRaw([]byte(seed.ClientSecret))
+		require.NoError(t, err)
+		whsec, err := svix.NewWebhook("whsec_" + base64.StdEncoding.EncodeToString([]byte(seed.ClientSecret)))
+		require.NoError(t, err)
+
+		change := func(data string) tasks.ResourceChange {
+			return tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "error.created", Data: json.RawMessage(data)}
+		}
+		infos := []*asynq.TaskInfo{
+			h.enqueue(change(`{"error":{"id":"1"}}`)),
+			h.enqueue(change(`{"error":{"title":"caf\u00e9 <b>","n":1.0}}`)),
+			h.enqueue(change(`{"error":{"id":"3"}}`), asynq.TaskID(retryID)),
+		}
+		for _, info := range infos {
+			h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+		}
+		reqs := rc.requests()
+		require.Len(t, reqs, len(infos)+1, "one request per task and one retry")
+		attempts := map[string]int{}
+		for _, r := range reqs {
+			id := r.Header.Get("Hookworker-Delivery-ID")
+			attempts[id]++
+			require.Equal(t, id, r.Header.Get("Webhook-Id"), "webhook-id is the delivery id")
+			require.Equal(t, r.Header.Get("Sentry-Hook-Timestamp"), r.Header.Get("Webhook-Timestamp"))
+			require.NoError(t, raw.Verify(r.Body, r.Header), "svix.NewWebhookRaw([]byte(client_secret))")
+			require.NoError(t, whsec.Verify(r.Body, r.Header), "svix.NewWebhook(whsec_ + base64(client_secret))")
+			require.True(t, webhook.Verify(seed.ClientSecret, r.Body, r.Header.Get("Sentry-Hook-Signature")), "Sentry's signature is unchanged")
+
+			tampered := bytes.Replace(r.Body, []byte(`"created"`), []byte(`"deleted"`), 1)
+			require.NotEqual(t, r.Body, tampered)
+			require.EqualError(t, raw.Verify(tampered, r.Header), "No matching signature found")
+
+			// The same delivery replayed ten minutes later is refused for
+			// its age.
+			stale := r.Header.Clone()
+			stale.Set("Webhook-Timestamp", strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10))
+			require.EqualError(t, raw.Verify(r.Body, stale), "Message timestamp too old")
+		}
+		require.Equal(t, map[string]int{infos[0].ID: 1, infos[1].ID: 1, retryID: 2}, attempts)
+	})
+}
+
+// WEBHOOK_STANDARD_HEADERS=false sends Sentry's headers only.
+func TestStandardHeadersOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) { c.WebhookStandardHeaders = false }})
+	rc := statusReceiver(t, http.StatusOK)
+	seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})
+	info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created",
+		Data: json.RawMessage(`{"issue":{"id":"1"}}`)})
+	h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+	reqs := rc.requests()
+	require.Len(t, reqs, 1)
+	for _, name := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
+		require.NotContains(t, reqs[0].Header, name)
+	}
+	require.Equal(t, info.ID, reqs[0].Header.Get("Hookworker-Delivery-ID"))
+	require.True(t, webhook.Verify(seed.ClientSecret, reqs[0].Body, reqs[0].Header.Get("Sentry-Hook-Signature")))
 }
 
 // issue returns data.issue.
