@@ -81,6 +81,11 @@ type Config struct {
 	// metadata address is opened only by its own /32 or /128, and an IPv4
 	// prefix does not open its 6to4 or NAT64 spellings. Defaults to empty.
 	WebhookAllowedNetworks []netip.Prefix
+	// WebhookStandardHeaders is WEBHOOK_STANDARD_HEADERS: send the Standard
+	// Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)
+	// beside Sentry's, so receivers can verify with a Standard Webhooks
+	// library; false sends Sentry's headers only. Defaults to true.
+	WebhookStandardHeaders bool
 	// BrokenTimeoutThreshold is BROKEN_TIMEOUT_THRESHOLD: timeouts in one UTC
 	// day that make an internal integration broken. Defaults to 1000.
 	BrokenTimeoutThreshold int64
@@ -129,6 +134,7 @@ func Defaults() Config {
 		WebhookTimeout:           time.Second,
 		WebhookMaxRetries:        3,
 		WebhookRetryDelay:        5 * time.Minute,
+		WebhookStandardHeaders:   true,
 		BrokenTimeoutThreshold:   1000,
 		MailMaxRetries:           5,
 		MailRetryDelay:           30 * time.Second,
@@ -173,6 +179,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)
 	p.boolean("WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
 	p.networks("WEBHOOK_ALLOWED_NETWORKS", &c.WebhookAllowedNetworks)
+	p.boolean("WEBHOOK_STANDARD_HEADERS", &c.WebhookStandardHeaders)
 	p.int64("BROKEN_TIMEOUT_THRESHOLD", &c.BrokenTimeoutThreshold, 1, 1<<40)
 	p.integer("MAIL_MAX_RETRIES", &c.MailMaxRetries, 0, 100)
 	p.duration("MAIL_RETRY_DELAY", &c.MailRetryDelay, 0, 24*time.Hour)

@@ -54,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 5*time.Minute, c.WebhookRetryDelay)
 	require.False(t, c.WebhookAllowPrivate)
 	require.Empty(t, c.WebhookAllowedNetworks)
+	require.True(t, c.WebhookStandardHeaders)
 	require.Equal(t, int64(1000), c.BrokenTimeoutThreshold)
 	require.Equal(t, 5, c.MailMaxRetries)
 	require.Equal(t, "json", c.LogFormat)
@@ -107,6 +108,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		"WEBHOOK_RETRY_DELAY":         "90s",
 		"WEBHOOK_ALLOW_PRIVATE":       "1",
 		"WEBHOOK_ALLOWED_NETWORKS":    " 10.0.0.0/8, 192.168.1.5 ,fd00::/8,",
+		"WEBHOOK_STANDARD_HEADERS":    "false",
 		"BROKEN_TIMEOUT_THRESHOLD":    "5",
 		"MAIL_MAX_RETRIES":            "9",
 		"MAIL_RETRY_DELAY":            "1m",
@@ -251,4 +253,17 @@ func TestRedact(t *testing.T) {
 	require.Equal(t, "smtp://user:xxxxx@mail:25", Redact("smtp://user:pw@mail:25"))
 	require.Equal(t, "redis://127.0.0.1:6379/0", Redact("redis://127.0.0.1:6379/0"))
 	require.Equal(t, "(unparsable URL)", Redact("redis://:hunter2@host:port/0"))
+}
+
+// The Standard Webhooks headers are on unless WEBHOOK_STANDARD_HEADERS turns
+// them off.
+func TestWebhookStandardHeaders(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]bool{"": true, "true": true, "1": true, "false": false, "0": false, "FALSE": false} {
+		c, err := loadEnv(map[string]string{"WEBHOOK_STANDARD_HEADERS": v})
+		require.NoError(t, err, v)
+		require.Equal(t, want, c.WebhookStandardHeaders, "WEBHOOK_STANDARD_HEADERS=%q", v)
+	}
+	_, err := loadEnv(map[string]string{"WEBHOOK_STANDARD_HEADERS": "off"})
+	require.ErrorContains(t, err, "config: WEBHOOK_STANDARD_HEADERS: ")
 }

@@ -17,92 +17,34 @@ const DefaultActor = `{"type":"application","id":"sentry","name":"Sentry"}`
 
 // AppendBody appends the compact event body
 // {"action":…,"installation":{"uuid":…},"data":…,"actor":…} to dst, with keys
-// in that order and without HTML escaping. data and actor must be valid JSON
-// (the task payload decoder checked them; AppendBody only checks what it has
-// to compact);
-// an empty data is {} and an empty actor is DefaultActor.
+// in that order, written as JavaScript's JSON.stringify writes it (see
+// jsjson.go): a receiver that checks the signature over
+// JSON.stringify(JSON.parse(body)), as Sentry's example integration does,
+// re-encodes exactly the bytes signed. data and actor must be JSON values;
+// an empty data is {} and an empty actor is DefaultActor. Invalid JSON is an
+// error and leaves dst as it was.
 func AppendBody(dst *bytes.Buffer, action, installationUUID string, data, actor json.RawMessage) error {
-	dst.WriteString(`{"action":`)
-	appendString(dst, action)
-	dst.WriteString(`,"installation":{"uuid":`)
-	appendString(dst, installationUUID)
-	dst.WriteString(`},"data":`)
+	out := dst.AvailableBuffer()
+	out = append(out, `{"action":`...)
+	out = appendJSString(out, action)
+	out = append(out, `,"installation":{"uuid":`...)
+	out = appendJSString(out, installationUUID)
+	out = append(out, `},"data":`...)
+	var err error
 	if len(data) == 0 {
-		dst.WriteString("{}")
-	} else if err := appendCompact(dst, data); err != nil {
+		out = append(out, "{}"...)
+	} else if out, err = appendJS(out, data); err != nil {
 		return fmt.Errorf("build body: data: %w", err)
 	}
-	dst.WriteString(`,"actor":`)
+	out = append(out, `,"actor":`...)
 	if len(actor) == 0 {
-		dst.WriteString(DefaultActor)
-	} else if err := appendCompact(dst, actor); err != nil {
+		out = append(out, DefaultActor...)
+	} else if out, err = appendJS(out, actor); err != nil {
 		return fmt.Errorf("build body: actor: %w", err)
 	}
-	dst.WriteByte('}')
+	out = append(out, '}')
+	dst.Write(out)
 	return nil
-}
-
-// appendCompact writes the JSON v compactly. JSON with no whitespace
-// outside its strings is compact already and is copied as it is — the common
-// case, as producers encode compactly — which is several times cheaper than
-// json.Compact. v must be valid JSON: only JSON that needs compacting is
-// checked on the way.
-func appendCompact(dst *bytes.Buffer, v json.RawMessage) error {
-	if isCompact(v) {
-		dst.Write(v)
-		return nil
-	}
-	return json.Compact(dst, v)
-}
-
-// isCompact reports whether v has no whitespace outside JSON strings.
-func isCompact(v []byte) bool {
-	inString, escaped := false, false
-	for _, c := range v {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case ' ', '\t', '\r', '\n':
-			return false
-		}
-	}
-	return true
-}
-
-// appendString writes s as a JSON string without HTML escaping.
-func appendString(dst *bytes.Buffer, s string) {
-	if isPlain(s) {
-		dst.WriteByte('"')
-		dst.WriteString(s)
-		dst.WriteByte('"')
-		return
-	}
-	enc := json.NewEncoder(dst)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	dst.Truncate(dst.Len() - 1)
-}
-
-// isPlain reports whether s needs no escaping in JSON.
-func isPlain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // Sign returns the Sentry-Hook-Signature of body: lowercase hex

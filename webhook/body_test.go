@@ -6,7 +6,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -92,6 +91,13 @@ func TestAppendBody(t *testing.T) {
 			want: `{"action":"a\"b<c>&/","installation":{"uuid":"u\\\n"},"data":{},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
 		},
 		{
+			name: "data and actor in JavaScript's form", action: "created", uuid: uuid,
+			data:  `{"t":"caf\u00e9 \u003cb\u003e \/","n":1.0,"2":0,"1":[1e2]}`,
+			actor: `{"type":"user","id":7,"name":"\u00c9mile"}`,
+			want: `{"action":"created","installation":{"uuid":"` + uuid + `"},"data":{"1":[100],"2":0,"t":"café <b> /","n":1},` +
+				`"actor":{"type":"user","id":7,"name":"Émile"}}`,
+		},
+		{
 			name: "non-ASCII kept as UTF-8", action: "created", uuid: "é", data: `{"title":"naïve ✓"}`,
 			want: `{"action":"created","installation":{"uuid":"é"},"data":{"title":"naïve ✓"},"actor":{"type":"application","id":"sentry","name":"Sentry"}}`,
 		},
@@ -114,52 +120,74 @@ func TestAppendBodyAppends(t *testing.T) {
 func TestAppendBodyInvalidJSON(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	// Only JSON that needs compacting is checked (the decoder validated
-	// payloads before); these have whitespace, so they are.
+	buf.WriteString("kept")
 	err := AppendBody(&buf, "created", "u", json.RawMessage(`{"a": `), nil)
 	require.ErrorContains(t, err, "data")
-	buf.Reset()
-	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{bad }`))
+	require.ErrorIs(t, err, errSyntax)
+	err = AppendBody(&buf, "created", "u", nil, json.RawMessage(`{"a":1}x`))
 	require.ErrorContains(t, err, "actor")
+	require.Equal(t, "kept", buf.String(), "a failed body leaves the buffer as it was")
 }
 
 var requestIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// knownStandardSignature is the Standard Webhooks signature of knownBody
+// for webhook-id task-1 at 2026-11-27T17:05:09Z, keyed with the bytes of
+// knownSecret, computed independently of this package with Python:
+//
+//	python3 -c 'import hmac,hashlib,base64;print(base64.b64encode(hmac.new(b"secret", b"task-1.1795799109.body", hashlib.sha256).digest()).decode())'
+const knownStandardSignature = "v1,RZcWoqmKCfYVsCJedOG0+xhbLq6SeiWoD934K3u2+NY="
 
 func TestHeaders(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 27, 17, 5, 9, 42113000, time.UTC)
 	r := Request{URL: "http://127.0.0.1/x", Resource: "issue", Body: []byte(knownBody), Secret: knownSecret,
 		DeliveryID: "task-1", Now: now}
-	h := Headers(r, "hookworker/1.2.3")
-	// The keys are spelled as Sentry spells them (Request-ID, not
-	// Request-Id), which the request log keeps; read them exactly.
+	h := Headers(r, "hookworker/1.2.3", true)
+	// The keys are spelled as Sentry and Standard Webhooks spell them
+	// (Request-ID, not Request-Id; webhook-id, not Webhook-Id), which the
+	// request log keeps; read them exactly.
 	require.ElementsMatch(t, []string{"Content-Type", "Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp",
-		"Sentry-Hook-Signature", "User-Agent", "Hookworker-Delivery-ID"}, slices.Collect(maps.Keys(h)))
+		"Sentry-Hook-Signature", "User-Agent", "Hookworker-Delivery-ID",
+		"webhook-id", "webhook-timestamp", "webhook-signature"}, slices.Collect(maps.Keys(h)))
 
 	require.Equal(t, "application/json", h.Get("Content-Type"))
 	require.Equal(t, "issue", h.Get("Sentry-Hook-Resource"))
-	require.Equal(t, strconv.FormatInt(now.Unix(), 10), h.Get("Sentry-Hook-Timestamp"))
+	require.Equal(t, "1795799109", h.Get("Sentry-Hook-Timestamp"))
 	require.Equal(t, knownSignature, h.Get("Sentry-Hook-Signature"))
 	require.Equal(t, "hookworker/1.2.3", h.Get("User-Agent"))
 	require.Equal(t, []string{"task-1"}, h["Hookworker-Delivery-ID"])
+	require.Equal(t, []string{"task-1"}, h["webhook-id"])
+	require.Equal(t, []string{"1795799109"}, h["webhook-timestamp"])
+	require.Equal(t, []string{knownStandardSignature}, h["webhook-signature"])
 	require.Len(t, h["Request-ID"], 1)
 	id := h["Request-ID"][0]
 	require.Regexp(t, requestIDPattern, id)
 	require.Equal(t, byte('4'), id[12], "uuid4 version nibble")
 	require.Contains(t, "89ab", string(id[16]), "uuid4 variant nibble")
 
-	// A new Request-ID per attempt.
+	// A new Request-ID per attempt; the same webhook-id.
 	seen := map[string]bool{id: true}
 	for range 100 {
-		next := Headers(r, "")["Request-ID"][0]
-		require.Regexp(t, requestIDPattern, next)
-		require.False(t, seen[next], "Request-ID repeated")
-		seen[next] = true
+		next := Headers(r, "", true)
+		require.Regexp(t, requestIDPattern, next["Request-ID"][0])
+		require.False(t, seen[next["Request-ID"][0]], "Request-ID repeated")
+		seen[next["Request-ID"][0]] = true
+		require.Equal(t, []string{"task-1"}, next["webhook-id"])
 	}
 
-	// Optional headers are left out when empty.
-	h = Headers(Request{Resource: "error", Body: nil, Secret: "s", Now: now}, "")
+	// Optional headers are left out when empty; without a delivery id the
+	// webhook-id is the attempt's Request-ID.
+	h = Headers(Request{Resource: "error", Body: nil, Secret: "s", Now: now}, "", true)
 	require.NotContains(t, h, "User-Agent")
 	require.NotContains(t, h, "Hookworker-Delivery-ID")
 	require.Equal(t, Sign("s", nil), h.Get("Sentry-Hook-Signature"))
+	require.Equal(t, h["Request-ID"], h["webhook-id"])
+	require.NoError(t, VerifyStandard("s", h, nil, now, time.Minute))
+
+	// WEBHOOK_STANDARD_HEADERS=false: Sentry's headers only, unchanged.
+	off := Headers(r, "hookworker/1.2.3", false)
+	require.ElementsMatch(t, []string{"Content-Type", "Request-ID", "Sentry-Hook-Resource", "Sentry-Hook-Timestamp",
+		"Sentry-Hook-Signature", "User-Agent", "Hookworker-Delivery-ID"}, slices.Collect(maps.Keys(off)))
+	require.Equal(t, knownSignature, off.Get("Sentry-Hook-Signature"))
 }

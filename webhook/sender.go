@@ -2,7 +2,11 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -42,6 +46,9 @@ type Options struct {
 	// MaxConnsPerHost caps idle keep-alive connections kept per host.
 	// Defaults to 64.
 	MaxConnsPerHost int
+	// OmitStandardHeaders leaves out the Standard Webhooks headers
+	// (WEBHOOK_STANDARD_HEADERS=false). Defaults to false: they are sent.
+	OmitStandardHeaders bool
 }
 
 // Sender POSTs webhooks with one shared, tuned http.Client. It is safe for
@@ -51,6 +58,8 @@ type Sender struct {
 	guard   Guard
 	timeout time.Duration
 	ua      string
+	// standard says whether to send the Standard Webhooks headers.
+	standard bool
 }
 
 // NewSender returns a Sender. Redirects are never followed (a 3xx is the
@@ -82,9 +91,10 @@ func NewSender(o Options) *Sender {
 				return http.ErrUseLastResponse
 			},
 		},
-		guard:   o.Guard,
-		timeout: o.Timeout,
-		ua:      o.UserAgent,
+		guard:    o.Guard,
+		timeout:  o.Timeout,
+		ua:       o.UserAgent,
+		standard: !o.OmitStandardHeaders,
 	}
 }
 
@@ -98,10 +108,14 @@ type Request struct {
 	// Body is sent as is. The transport may still be writing it after Send
 	// returns (a receiver that answers before reading it all), so the
 	// caller must not modify it afterwards.
-	Body       []byte
-	Secret     string
+	Body   []byte
+	Secret string
+	// DeliveryID identifies the webhook across its attempts (the asynq
+	// task id): sent as Hookworker-Delivery-ID and webhook-id.
 	DeliveryID string
-	Now        time.Time
+	// Now is the attempt's time, sent as Sentry-Hook-Timestamp and
+	// webhook-timestamp.
+	Now time.Time
 }
 
 // Response is what one attempt produced.
@@ -118,22 +132,65 @@ type Response struct {
 	Duration time.Duration
 }
 
-// Headers returns the headers of a webhook request for body.
-func Headers(r Request, userAgent string) http.Header {
-	h := make(http.Header, 8)
-	h["Content-Type"] = []string{"application/json"}
-	h["Request-ID"] = []string{newRequestID()}
-	h["Sentry-Hook-Resource"] = []string{r.Resource}
-	h["Sentry-Hook-Timestamp"] = []string{strconv.FormatInt(r.Now.Unix(), 10)}
-	h["Sentry-Hook-Signature"] = []string{Sign(r.Secret, r.Body)}
+// Headers returns the headers of a webhook request for body: Sentry's and,
+// when standard is true, the Standard Webhooks ones (standardwebhooks.com),
+// which let receivers verify with a library instead of hand-written code:
+//
+//   - webhook-id: r.DeliveryID, the same on every attempt (the attempt's
+//     Request-ID when there is none);
+//   - webhook-timestamp: r.Now in Unix seconds, as Sentry-Hook-Timestamp;
+//   - webhook-signature: "v1," and the standard base64 HMAC-SHA256 of
+//     "<webhook-id>.<webhook-timestamp>.<body>", keyed with the bytes of the
+//     client secret as they are (not base64-decoded): a receiver verifies
+//     with svix.NewWebhookRaw([]byte(secret)), or with "whsec_" + base64 of
+//     the secret in libraries that take that form.
+//
+// Header names are spelled as Sentry and the standard spell them
+// (Request-ID, webhook-id), so http.Header.Get does not find every one;
+// index the map. One HMAC key schedule serves both signatures.
+func Headers(r Request, userAgent string, standard bool) http.Header {
+	h := make(http.Header, 10)
+	// One backing array for every header's value slice: one allocation
+	// instead of one per header.
+	vals := make([]string, 0, 10)
+	set := func(name, value string) {
+		vals = append(vals, value)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	requestID := newRequestID()
+	timestamp := strconv.FormatInt(r.Now.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(r.Secret))
+	mac.Write(r.Body)
+	var sum [sha256.Size]byte
+	set("Content-Type", "application/json")
+	set("Request-ID", requestID)
+	set("Sentry-Hook-Resource", r.Resource)
+	set("Sentry-Hook-Timestamp", timestamp)
+	set("Sentry-Hook-Signature", hex.EncodeToString(mac.Sum(sum[:0])))
 	if r.DeliveryID != "" {
-		h["Hookworker-Delivery-ID"] = []string{r.DeliveryID}
+		set("Hookworker-Delivery-ID", r.DeliveryID)
 	}
 	if userAgent != "" {
-		h["User-Agent"] = []string{userAgent}
+		set("User-Agent", userAgent)
+	}
+	if standard {
+		id := cmp.Or(r.DeliveryID, requestID)
+		mac.Reset()
+		mac.Write([]byte(id + "." + timestamp + "."))
+		mac.Write(r.Body)
+		var sig [len(standardVersion) + 44]byte // 44: base64 of 32 bytes
+		copy(sig[:], standardVersion)
+		base64.StdEncoding.Encode(sig[len(standardVersion):], mac.Sum(sum[:0]))
+		set("webhook-id", id)
+		set("webhook-timestamp", timestamp)
+		set("webhook-signature", string(sig[:]))
 	}
 	return h
 }
+
+// standardVersion prefixes a Standard Webhooks signature: v1 is
+// HMAC-SHA256 with a symmetric key.
+const standardVersion = "v1,"
 
 // Send makes one attempt. The error is a *TransportError for timeouts and
 // connection failures, a refusal of the Guard (checked with
@@ -143,7 +200,7 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	if r.Now.IsZero() {
 		r.Now = time.Now()
 	}
-	hdr := Headers(r, s.ua)
+	hdr := Headers(r, s.ua, s.standard)
 	resp := &Response{RequestHeader: hdr}
 	u, err := url.Parse(r.URL)
 	if err != nil {

@@ -78,7 +78,8 @@ func New(d Deps) (*Worker, error) {
 		Timeout: c.WebhookTimeout, Guard: guard, UserAgent: "hookworker/" + version.Version,
 		// One host may receive for many apps: keep a connection alive for
 		// every slot rather than reconnect under load.
-		MaxConnsPerHost: c.WorkerConcurrency,
+		MaxConnsPerHost:     c.WorkerConcurrency,
+		OmitStandardHeaders: !c.WebhookStandardHeaders,
 	})
 	st := store.New(d.DB)
 	var targets store.Loader = st
