@@ -215,7 +215,7 @@ func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Targ
 	})
 	var counter *requestlog.Counter
 	if counted {
-		if inc, ok := d.breaker.Increment(target.AppID, target.OrganizationID, outcome); ok {
+		if inc, ok := d.breaker.Increment(target.AppID, target.OrganizationID, outcome, now); ok {
 			c := requestlog.Counter(inc)
 			counter = &c
 		}
