@@ -96,7 +96,8 @@ func EmailTaskID(auditID, userID int64) string {
 
 // Disable runs the disable sequence (flow.md §6) for target's app if this
 // call is the one that flips it, and does nothing when the app was already
-// disabled (a concurrent worker, or a redelivered task, got there first).
+// disabled (a concurrent worker, or a redelivered task, got there first) or
+// is no longer broken (re-enabled since the caller looked).
 // In order: one transaction empties the app's events, records the events
 // it had (for a re-enable), writes the audit entry and one outbox row per
 // active owner's e-mail; then the e-mails are enqueued from the outbox,
@@ -149,9 +150,11 @@ type committed struct {
 	errs []error
 }
 
-// commit is the disable's transaction: if the app still has events, it
-// empties them (conditionally, under the row lock on PostgreSQL, so of
-// concurrent callers exactly one flips the app), records them in
+// commit is the disable's transaction: if the app still has events and the
+// breaker still finds it broken, it empties them (conditionally, under the
+// row lock on PostgreSQL, so of concurrent callers exactly one flips the
+// app, and none flips it again on a decision taken before a re-enable
+// committed), records them in
 // hookworker_app_disables, writes the INTERNAL_INTEGRATION_DISABLED audit
 // entry and one outbox row per active owner. All or nothing.
 func (d *Disabler) commit(ctx context.Context, target *store.Target, now time.Time) (committed, error) {
@@ -170,6 +173,16 @@ func (d *Disabler) commit(ctx context.Context, target *store.Target, now time.Ti
 			return fmt.Errorf("disable app %d: %w", target.AppID, err)
 		}
 		if len(app.Events) == 0 {
+			return nil
+		}
+		// The caller found the app broken before this transaction; an
+		// operator may have re-enabled it since (and reset its counters).
+		// Asked again under the row lock, the answer cannot be that stale.
+		broken, err := d.breaker.Broken(ctx, target.AppID, target.OrganizationID)
+		if err != nil {
+			return err
+		}
+		if !broken {
 			return nil
 		}
 		res := tx.Model(&models.SentryApp{}).Where("id = ? AND events <> ?", target.AppID, models.StringList{}).

@@ -276,6 +276,21 @@ func TestDisableAlreadyDisabledAppDoesNothing(t *testing.T) {
 	require.Zero(t, b.logs.FilterMessage("sentryapp.disabled").Len())
 }
 
+// TestDisableNoLongerBroken: a caller that found the app broken before an
+// operator re-enabled it (and cleared its counters) does not disable it
+// again: the breaker is asked again inside the transaction.
+func TestDisableNoLongerBroken(t *testing.T) {
+	t.Parallel()
+	b := setupDisable(t)
+	brk := breaker.New(b.redis.Client, breaker.Options{Now: disableNow})
+	require.NoError(t, brk.Clear(context.Background(), b.seed.SentryAppID, b.seed.OrganizationID))
+	require.NoError(t, b.newDisabler(nil, nil).Disable(context.Background(), b.target))
+	require.Contains(t, b.appEvents(t), "issue.created")
+	require.Empty(t, b.auditRows(t))
+	require.Zero(t, b.pendingOutbox(t))
+	require.Zero(t, testutil.ToFloat64(b.metrics.Disabled))
+}
+
 // cancellingEnqueuer cancels the task's context after the first enqueue, the
 // way a shutdown arriving mid-sequence would.
 type cancellingEnqueuer struct {
