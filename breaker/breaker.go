@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -47,12 +48,13 @@ func (b *Breaker) Now() time.Time {
 }
 
 // Record queues HINCRBY <field> 1 and EXPIRE 691200 on today's key of
-// appID/orgID onto pipe, without executing it, so the caller sends the
-// counter update in the same round trip as its request-log writes. o == None
-// (or any unknown Outcome) queues nothing. Whether the app is counted at all
-// is the caller's decision (see Counts).
+// appID/orgID onto pipe, without executing it. o == None (or any unknown
+// Outcome) queues nothing. Whether the app is counted at all is the
+// caller's decision (see Counts). Record does not check the epoch: it
+// writes counters as they are, for tools and tests; deliveries go through
+// Increment and the request log's script.
 func (b *Breaker) Record(pipe redis.Pipeliner, appID, orgID int64, o Outcome) {
-	inc, ok := b.Increment(appID, orgID, o)
+	inc, ok := b.Increment(appID, orgID, o, b.now())
 	if !ok {
 		return
 	}
@@ -63,21 +65,29 @@ func (b *Breaker) Record(pipe redis.Pipeliner, appID, orgID int64, o Outcome) {
 	pipe.Expire(ctx, inc.Key, inc.TTL)
 }
 
-// Increment is one counter update: HINCRBY Key Field 1, then EXPIRE Key TTL.
+// Increment is one counter update: HINCRBY Key Field 1, then EXPIRE Key TTL,
+// unless the attempt Started before the app's epoch (the time stored at
+// EpochKey by the last Clear or Reset): a delivery that was already in
+// flight when the app was disabled, re-enabled or cleared must not count
+// against the app's fresh history.
 type Increment struct {
-	Key   string
-	Field string
-	TTL   time.Duration
+	Key      string
+	Field    string
+	TTL      time.Duration
+	EpochKey string
+	Started  time.Time
 }
 
 // Increment returns the update Record would queue for o, for callers that
-// write it by other means (the request log's script); ok is false for None.
-func (b *Breaker) Increment(appID, orgID int64, o Outcome) (inc Increment, ok bool) {
+// write it by other means (the request log's script, which also checks the
+// epoch); started is when the attempt began (before its request was sent).
+// ok is false for None.
+func (b *Breaker) Increment(appID, orgID int64, o Outcome, started time.Time) (inc Increment, ok bool) {
 	field := o.field()
 	if field == "" {
 		return Increment{}, false
 	}
-	return Increment{Key: Key(appID, orgID, b.now()), Field: field, TTL: keyTTL}, true
+	return Increment{Key: Key(appID, orgID, b.now()), Field: field, TTL: keyTTL, EpochKey: EpochKey(appID), Started: started}, true
 }
 
 // Broken reports whether appID/orgID is broken by the rules of IsBroken. It
@@ -104,16 +114,59 @@ func (b *Breaker) Broken(ctx context.Context, appID, orgID int64) (bool, error) 
 	return IsBroken(days, b.threshold), nil
 }
 
-// Clear deletes the 30 daily keys of appID/orgID, today … today−29, in one
-// DEL command, so an app that was disabled and later re-enabled is not found
-// broken again by its old history.
+// Clear deletes the 30 daily keys of appID/orgID, today … today−29, and
+// moves appID's epoch to now, in one atomic script (see Reset).
 func (b *Breaker) Clear(ctx context.Context, appID, orgID int64) error {
-	keys := dayKeys(appID, orgID, b.now(), clearDays)
-	if err := b.rdb.Del(ctx, keys...).Err(); err != nil {
+	return b.Reset(ctx, appID, []int64{orgID})
+}
+
+// Reset deletes the 30 daily keys (today … today−29) of appID in each of
+// orgIDs and moves appID's epoch forward to now (never back), in one atomic
+// script, so that an app that was disabled, re-enabled or cleared is judged
+// only on attempts started from then on: its old history is gone, and the
+// counts of attempts still in flight are dropped when they arrive (see
+// Increment).
+func (b *Breaker) Reset(ctx context.Context, appID int64, orgIDs []int64) error {
+	now := b.now()
+	keys := make([]string, 1, 1+len(orgIDs)*clearDays)
+	keys[0] = EpochKey(appID)
+	for _, org := range orgIDs {
+		keys = append(keys, dayKeys(appID, org, now, clearDays)...)
+	}
+	// EVAL, not EVALSHA: one round trip always, for a rare operation.
+	err := resetScript.Eval(ctx, b.rdb, keys, EpochMicros(now), int64(keyTTL/time.Second)).Err()
+	if err != nil {
 		return fmt.Errorf("clear breaker days for app %d: %w", appID, err)
 	}
 	return nil
 }
+
+// Epoch returns appID's epoch: attempts started before it are not counted.
+// ok is false when the app has none (never cleared, or cleared more than 8
+// days ago).
+func (b *Breaker) Epoch(ctx context.Context, appID int64) (epoch time.Time, ok bool, err error) {
+	v, err := b.rdb.Get(ctx, EpochKey(appID)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read breaker epoch of app %d: %w", appID, err)
+	}
+	return time.UnixMicro(v).UTC(), true, nil
+}
+
+// resetScript moves the epoch at KEYS[1] forward to ARGV[1] (microseconds)
+// with TTL ARGV[2] seconds, and deletes KEYS[2…].
+var resetScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+for i = 2, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return 1
+`)
 
 // parseDay turns the reply of HMGET success_count error_count timeout_count
 // into a Day; nil entries (missing key or field) are zero.

@@ -407,8 +407,9 @@ func TestClear(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("Clear made %d round trips, want 1", calls)
 	}
-	if args := cmds[0][0].Args(); len(args) != 31 {
-		t.Errorf("Clear sent %v, want one command with 30 keys", args)
+	// EVAL script numkeys epoch-key 30×day-key epoch ttl
+	if args := cmds[0][0].Args(); len(args) != 3+1+30+2 || args[0] != "eval" || args[3] != EpochKey(7) {
+		t.Errorf("Clear sent %v, want one script with the epoch key and 30 day keys", args)
 	}
 
 	for _, d := range days {
@@ -431,6 +432,57 @@ func TestClear(t *testing.T) {
 	}
 	if broken(t, b, 7, 9) {
 		t.Error("Broken after Clear = true, want false")
+	}
+}
+
+// TestResetEpoch checks Reset across organizations and that the epoch only
+// moves forward: a worker with a late clock cannot reopen the window for
+// attempts that started before a later reset.
+func TestResetEpoch(t *testing.T) {
+	t.Parallel()
+	b, rdb, clk := newTestBreaker(t, 0)
+	ctx := context.Background()
+	if _, ok, err := b.Epoch(ctx, 7); err != nil || ok {
+		t.Fatalf("Epoch before any reset = ok %v, err %v; want none", ok, err)
+	}
+	for _, org := range []int64{9, 10, 11} {
+		record(t, b, rdb, 7, org, Timeout, 1)
+	}
+	if err := b.Reset(ctx, 7, []int64{9, 10}); err != nil {
+		t.Fatal(err)
+	}
+	for org, want := range map[int64]int64{9: 0, 10: 0, 11: 1} {
+		if n, _ := rdb.Exists(ctx, Key(7, org, day0())).Result(); n != want {
+			t.Errorf("org %d: today's key exists = %d, want %d", org, n, want)
+		}
+	}
+	epoch, ok, err := b.Epoch(ctx, 7)
+	if err != nil || !ok || !epoch.Equal(day0()) {
+		t.Fatalf("Epoch = %v, %v, %v; want %v", epoch, ok, err, day0())
+	}
+	if ttl := rdb.TTL(ctx, EpochKey(7)).Val(); ttl < 7*24*time.Hour {
+		t.Errorf("epoch TTL = %v, want 8 days", ttl)
+	}
+	clk.t = day0().Add(-time.Hour)
+	if err := b.Clear(ctx, 7, 9); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, _, _ := b.Epoch(ctx, 7); !epoch.Equal(day0()) {
+		t.Errorf("a reset with an earlier clock moved the epoch back to %v", epoch)
+	}
+	clk.t = day0().Add(time.Second)
+	if err := b.Clear(ctx, 7, 9); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, _, _ := b.Epoch(ctx, 7); !epoch.Equal(day0().Add(time.Second)) {
+		t.Errorf("epoch = %v, want it moved to %v", epoch, day0().Add(time.Second))
+	}
+	if _, ok, _ := b.Epoch(ctx, 8); ok {
+		t.Error("another app got an epoch")
+	}
+	inc, ok := b.Increment(7, 9, Timeout, day0())
+	if !ok || inc.EpochKey != EpochKey(7) || !inc.Started.Equal(day0()) {
+		t.Errorf("Increment = %+v, %v", inc, ok)
 	}
 }
 

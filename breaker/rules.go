@@ -139,6 +139,20 @@ func Key(appID, orgID int64, t time.Time) string {
 	return fmt.Sprintf("sentry-app-error:%d:%d:%s", appID, orgID, t.UTC().Format(time.DateOnly))
 }
 
+// EpochKey returns the key of appID's epoch,
+// "hookworker:breaker-epoch:<app_id>": a string holding EpochMicros of the
+// last Clear or Reset, kept 8 days. Attempts that started before it are
+// not counted (see Increment).
+func EpochKey(appID int64) string {
+	return fmt.Sprintf("hookworker:breaker-epoch:%d", appID)
+}
+
+// EpochMicros is t as the epoch key and the counting script compare it:
+// microseconds since 1970 (exact in Lua's doubles until the year 2255).
+func EpochMicros(t time.Time) int64 {
+	return t.UnixMicro()
+}
+
 // dayKeys returns the keys of the n UTC days ending with now's:
 // keys[0] is today's, keys[i] is today−i's.
 func dayKeys(appID, orgID int64, now time.Time, n int) []string {

@@ -1,7 +1,8 @@
 // Package models holds the tables hookworker reads and writes, as GORM
 // models that work on PostgreSQL (production) and SQLite (embedded mode).
 // The platform's web app owns most rows; the worker writes only the disable
-// (sentry_apps.events) and audit_log_entries.
+// and re-enable (sentry_apps.events), audit_log_entries, and its own
+// hookworker_* tables.
 package models
 
 import "time"
@@ -118,5 +119,6 @@ func All() []any {
 	return []any{
 		&Organization{}, &User{}, &OrganizationMember{}, &SentryApp{},
 		&SentryAppInstallation{}, &ServiceHook{}, &ServiceHookProject{}, &AuditLogEntry{},
+		&AppDisable{}, &EmailOutbox{},
 	}
 }

@@ -13,21 +13,27 @@ import (
 )
 
 // Counter is one hash counter to increment in the same script as an entry
-// (the breaker's daily counter): HINCRBY Key Field 1, then EXPIRE Key TTL.
+// (the breaker's daily counter): HINCRBY Key Field 1, then EXPIRE Key TTL,
+// unless EpochKey holds a time (microseconds since 1970) after Started:
+// the attempt began before the counters were last reset, and its outcome
+// belongs to a history that no longer exists.
 type Counter struct {
-	Key   string
-	Field string
-	TTL   time.Duration
+	Key      string
+	Field    string
+	TTL      time.Duration
+	EpochKey string
+	Started  time.Time
 }
 
 // writeScript pushes one entry on the request list (and the error list for
 // failures), trims and refreshes them, and increments the optional
 // counter: all of one attempt's writes in a single command.
 //
-// KEYS: request list, error list[, counter hash]
+// KEYS: request list, error list[, counter hash, counter epoch]
 // ARGV: entry, list TTL seconds, max entries, "1" for a failure,
 //
-//	counter field ("" for none), counter TTL seconds
+//	counter field ("" for none), counter TTL seconds,
+//	attempt start (microseconds since 1970)
 const writeScript = `
 local max = tonumber(ARGV[3]) - 1
 redis.call('LPUSH', KEYS[1], ARGV[1])
@@ -39,8 +45,11 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 if ARGV[5] ~= '' then
-  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
-  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  local epoch = redis.call('GET', KEYS[4])
+  if not epoch or tonumber(epoch) <= tonumber(ARGV[7]) then
+    redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+    redis.call('EXPIRE', KEYS[3], ARGV[6])
+  end
 end
 return 1
 `
@@ -87,18 +96,19 @@ func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, 
 	if err != nil {
 		return err
 	}
-	keys := make([]string, 2, 3)
+	keys := make([]string, 2, 4)
 	keys[0], keys[1] = RequestKey(appID, event), ErrorKey(appID, event)
-	failure, field, counterTTL := "0", "", "0"
+	failure, field, counterTTL, started := "0", "", "0", int64(0)
 	if IsFailure(e.ResponseCode) {
 		failure = "1"
 	}
 	if c != nil {
-		keys = append(keys, c.Key)
+		keys = append(keys, c.Key, c.EpochKey)
 		field, counterTTL = c.Field, strconv.FormatInt(int64(c.TTL/time.Second), 10)
+		started = c.Started.UnixMicro()
 	}
 	wr := &write{keys: keys, appID: appID, result: make(chan error, 1),
-		args: []any{b, int64(TTL / time.Second), MaxEntries, failure, field, counterTTL}}
+		args: []any{b, int64(TTL / time.Second), MaxEntries, failure, field, counterTTL, started}}
 	select {
 	case w.queue <- wr:
 	case <-ctx.Done():

@@ -1,13 +1,12 @@
 // Package store runs the SQL the worker needs: the delivery target of an
-// installation in one query, the disable of an app, the owners to tell, and
-// the audit entry.
+// installation in one query, and the owners to tell of a disable (the
+// disable's transaction itself is tasks.Disabler's).
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -140,36 +139,4 @@ func (s *Store) OrganizationSlug(ctx context.Context, orgID int64) (string, erro
 		return "", fmt.Errorf("load organization %d: %w", orgID, err)
 	}
 	return org.Slug, nil
-}
-
-// DisableAppAndAudit empties the app's events and writes the
-// INTERNAL_INTEGRATION_DISABLED audit entry in one transaction, only if the
-// events were not empty yet. flipped tells whether this call changed the
-// app: of many concurrent callers exactly one gets true.
-func (s *Store) DisableAppAndAudit(ctx context.Context, appID, orgID int64, appName string, at time.Time) (auditID int64, flipped bool, err error) {
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&models.SentryApp{}).
-			Where("id = ? AND events <> ?", appID, models.StringList{}).
-			UpdateColumn("events", models.StringList{})
-		if res.Error != nil {
-			return fmt.Errorf("disable app %d: %w", appID, res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return nil
-		}
-		flipped = true
-		e := models.AuditLogEntry{
-			OrganizationID: orgID, ActorLabel: "Sentry", TargetObject: orgID,
-			Event: models.AuditInternalIntegrationDisabled, Data: models.JSONObject{"name": appName}, Datetime: at.UTC(),
-		}
-		if err := tx.Create(&e).Error; err != nil {
-			return fmt.Errorf("write audit entry for organization %d: %w", orgID, err)
-		}
-		auditID = e.ID
-		return nil
-	})
-	if err != nil {
-		return 0, false, err
-	}
-	return auditID, flipped, nil
 }

@@ -205,6 +205,7 @@ func (b *disableBundle) requireDisabledOnce(t *testing.T) {
 	require.Equal(t, b.seed.OrganizationID, fields["org_id"])
 	require.Equal(t, a.ID, fields["audit_log_entry_id"])
 	require.EqualValues(t, len(b.owners), fields["emails_enqueued"])
+	require.Zero(t, b.pendingOutbox(t), "every e-mail of the outbox is enqueued")
 }
 
 // recordingInvalidator records InvalidateApp calls.
@@ -275,6 +276,21 @@ func TestDisableAlreadyDisabledAppDoesNothing(t *testing.T) {
 	require.Zero(t, b.logs.FilterMessage("sentryapp.disabled").Len())
 }
 
+// TestDisableNoLongerBroken: a caller that found the app broken before an
+// operator re-enabled it (and cleared its counters) does not disable it
+// again: the breaker is asked again inside the transaction.
+func TestDisableNoLongerBroken(t *testing.T) {
+	t.Parallel()
+	b := setupDisable(t)
+	brk := breaker.New(b.redis.Client, breaker.Options{Now: disableNow})
+	require.NoError(t, brk.Clear(context.Background(), b.seed.SentryAppID, b.seed.OrganizationID))
+	require.NoError(t, b.newDisabler(nil, nil).Disable(context.Background(), b.target))
+	require.Contains(t, b.appEvents(t), "issue.created")
+	require.Empty(t, b.auditRows(t))
+	require.Zero(t, b.pendingOutbox(t))
+	require.Zero(t, testutil.ToFloat64(b.metrics.Disabled))
+}
+
 // cancellingEnqueuer cancels the task's context after the first enqueue, the
 // way a shutdown arriving mid-sequence would.
 type cancellingEnqueuer struct {
@@ -311,15 +327,22 @@ func (failingEnqueuer) EnqueueContext(context.Context, *asynq.Task, ...asynq.Opt
 	return nil, errors.New("redis is gone")
 }
 
-// TestDisableEnqueueFailure shows the one window of the sequence: when the
-// e-mails cannot be enqueued after the commit, the app stays disabled with
-// its audit entry and no e-mail is sent, and running the Disabler again does
-// not send them either (the transition happened).
+// pendingOutbox returns how many e-mails of the outbox are not enqueued yet.
+func (b *disableBundle) pendingOutbox(t *testing.T) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, b.pg.DB.Model(&models.EmailOutbox{}).Where("enqueued_at IS NULL").Count(&n).Error)
+	return n
+}
+
+// TestDisableEnqueueFailure: when the e-mails cannot be enqueued after the
+// commit, the app stays disabled with its audit entry, the e-mails wait in
+// the outbox, and the next sweep enqueues each of them once.
 func TestDisableEnqueueFailure(t *testing.T) {
 	t.Parallel()
 	b := setupDisable(t)
 	err := b.newDisabler(failingEnqueuer{}, nil).Disable(context.Background(), b.target)
-	require.ErrorContains(t, err, "enqueue e-mail for user")
+	require.ErrorContains(t, err, "enqueue e-mail integration-disabled:")
 	require.ErrorContains(t, err, "redis is gone")
 
 	require.Equal(t, "[]", b.appEvents(t))
@@ -329,10 +352,83 @@ func TestDisableEnqueueFailure(t *testing.T) {
 	logged := b.logs.FilterMessage("sentryapp.disabled").All()
 	require.Len(t, logged, 1)
 	require.EqualValues(t, 0, logged[0].ContextMap()["emails_enqueued"])
+	require.Empty(t, b.emailTasks(t))
+	require.EqualValues(t, len(b.owners), b.pendingOutbox(t), "the e-mails wait in the outbox")
 
+	// A redelivered task finds the app disabled: nothing more.
 	require.NoError(t, b.newDisabler(nil, nil).Disable(context.Background(), b.target))
 	require.Empty(t, b.emailTasks(t))
+
+	// The sweep enqueues them, once however often it runs.
+	outbox := tasks.NewOutbox(b.pg.DB, b.client, b.log, 4)
+	n, err := outbox.Sweep(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, len(b.owners), n)
+	n, err = outbox.Sweep(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Zero(t, b.pendingOutbox(t))
+	var want, got []string
+	for _, o := range b.owners {
+		want = append(want, tasks.EmailTaskID(b.auditRows(t)[0].ID, o.UserID))
+	}
+	for _, info := range b.emailTasks(t) {
+		got = append(got, info.ID)
+	}
+	require.ElementsMatch(t, want, got, "one e-mail task per owner")
+}
+
+// TestDisableKilledAfterCommit stands for a process killed between the
+// commit and the enqueue: nothing is in Redis yet, everything is in the
+// outbox, and sweeps from two workers at once enqueue one task per owner.
+func TestDisableKilledAfterCommit(t *testing.T) {
+	t.Parallel()
+	b := setupDisable(t)
+	d := tasks.NewDisabler(tasks.DisablerConfig{
+		Store: store.New(b.pg.DB), Breaker: breaker.New(b.redis.Client, breaker.Options{Now: disableNow}),
+		Enqueuer: b.client, Metrics: b.metrics, Log: b.log, BaseURL: disableBaseURL, MailMaxRetries: 4,
+		AfterCommit: func() { panic("killed") },
+	})
+	require.PanicsWithValue(t, "killed", func() { _ = d.Disable(context.Background(), b.target) })
+	require.Equal(t, "[]", b.appEvents(t))
 	require.Len(t, b.auditRows(t), 1)
+	require.Empty(t, b.emailTasks(t))
+	require.EqualValues(t, len(b.owners), b.pendingOutbox(t))
+
+	var wg sync.WaitGroup
+	for range 2 {
+		o := tasks.NewOutbox(b.pg.DB, asynq.NewClientFromRedisClient(b.redis.Client), b.log, 4)
+		wg.Go(func() {
+			_, err := o.Sweep(context.Background())
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.Zero(t, b.pendingOutbox(t))
+	infos := b.emailTasks(t)
+	require.Len(t, infos, len(b.owners), "one e-mail task per owner")
+	for _, info := range infos {
+		require.Equal(t, 4, info.MaxRetry)
+		require.Equal(t, tasks.QueueEmail, info.Queue)
+	}
+}
+
+// TestDisableRecordsEvents checks that the events the app had are kept for
+// a re-enable, in the disable's transaction.
+func TestDisableRecordsEvents(t *testing.T) {
+	t.Parallel()
+	b := setupDisable(t)
+	require.NoError(t, b.newDisabler(nil, nil).Disable(context.Background(), b.target))
+	var recs []models.AppDisable
+	require.NoError(t, b.pg.DB.Find(&recs).Error)
+	require.Len(t, recs, 1)
+	r := recs[0]
+	require.Equal(t, b.seed.SentryAppID, r.SentryAppID)
+	require.Equal(t, b.seed.OrganizationID, r.OrganizationID)
+	require.Equal(t, b.auditRows(t)[0].ID, r.AuditLogEntryID)
+	require.Equal(t, models.StringList{"issue.created", "error.created"}, r.Events)
+	require.True(t, r.DisabledAt.Equal(disableNow()))
+	require.Nil(t, r.EnabledAt)
 }
 
 // TestDisableEmailTaskIDConflict checks that an e-mail task already enqueued

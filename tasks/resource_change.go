@@ -193,8 +193,7 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	d.observe(target, p.Event, code, sendErr, resp.Duration)
 	outcome := breaker.Classify(code)
 	counted := breaker.Counts(target.AppStatus, p.Event)
-	// Dated now, after the answer or the timeout, as Sentry dates entries.
-	d.record(ctx, log, target, p.Event, time.Now(), resp, buf.Bytes(), counted, outcome)
+	d.record(ctx, log, target, p.Event, now, resp, buf.Bytes(), counted, outcome)
 
 	if counted && (outcome == breaker.Error || outcome == breaker.Timeout) {
 		d.checkBroken(ctx, log, target)
@@ -207,16 +206,18 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 // shutdown right after the POST), so the attempt is not lost. A failure is
 // logged, not returned: the webhook was sent, and retrying would send it
 // again.
-func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Target, ev string, at time.Time,
+func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Target, ev string, started time.Time,
 	resp *webhook.Response, body []byte, counted bool, outcome breaker.Outcome) {
 	entry := requestlog.NewEntry(requestlog.Attempt{
-		Time: at, ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
+		// Dated now, after the answer or the timeout, as Sentry dates
+		// entries; the breaker's epoch check uses the start.
+		Time: time.Now(), ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
 		Internal: target.AppStatus == models.AppInternal, RequestHeader: resp.RequestHeader, RequestBody: body,
 		ResponseHeader: resp.Header, ResponseBody: resp.Body,
 	})
 	var counter *requestlog.Counter
 	if counted {
-		if inc, ok := d.breaker.Increment(target.AppID, target.OrganizationID, outcome); ok {
+		if inc, ok := d.breaker.Increment(target.AppID, target.OrganizationID, outcome, started); ok {
 			c := requestlog.Counter(inc)
 			counter = &c
 		}

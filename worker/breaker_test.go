@@ -21,6 +21,7 @@ import (
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/internal/testsmtp"
+	"github.com/hookworker/hookworker/lifecycle"
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
@@ -304,30 +305,31 @@ func TestBreakerDisablesAfterSeventhErrorDay(t *testing.T) {
 	require.Equal(t, map[string]string{"error_count": "1"}, f.dayCounters(t, 30), "today-30 is outside the 30 keys deleted")
 }
 
-// TestBreakerReEnable re-enables a disabled app with the SQL of
-// docs/breaker.md: deliveries resume, and since the history was cleared the
-// next error does not disable it again.
+// TestBreakerReEnable re-enables a disabled app the way docs/breaker.md
+// says (lifecycle.Manager, behind `worker apps enable`): deliveries resume,
+// and since the history was cleared the next error does not disable it
+// again.
 func TestBreakerReEnable(t *testing.T) {
 	t.Parallel()
 	rc := statusReceiver(t, http.StatusBadRequest)
 	f := newBrkFixture(t, brkOptions{status: models.AppInternal, webhookURL: rc.URL + "/hook"})
 	f.markErrorDays(t, 1, 2, 3, 4, 5, 6)
+	before := f.appEvents(t)
 	f.h.waitState(tasks.QueueAppPlatform, f.enqueueIssue().ID, asynq.TaskStateCompleted)
 	f.waitDisabled(t)
 	require.Equal(t, "[]", f.appEvents(t))
 
-	require.NoError(t, f.h.pg.DB.Exec(`UPDATE sentry_apps AS a
-SET events = h.events, date_updated = now()
-FROM sentry_app_installations AS i
-JOIN service_hooks AS h ON h.actor_id = i.id AND h.organization_id = i.organization_id
-WHERE i.sentry_app_id = a.id AND a.slug = ?`, f.seed.SentryAppSlug).Error)
-	require.Contains(t, f.appEvents(t), `"issue.created"`)
+	mgr := lifecycle.NewManager(lifecycle.Deps{DB: f.h.pg.DB, Redis: f.h.redis.Client, Log: zap.NewNop(), Now: brkNow})
+	require.NoError(t, mgr.Enable(context.Background(), f.seed.SentryAppSlug, nil))
+	require.Equal(t, before, f.appEvents(t), "the events the app had are back")
 
 	f.h.waitState(tasks.QueueAppPlatform, f.enqueueIssue().ID, asynq.TaskStateCompleted)
 	require.Equal(t, 2, rc.count(), "the re-enabled app gets deliveries again")
 	require.Equal(t, map[string]string{"error_count": "1"}, f.dayCounters(t, 0), "a fresh history")
-	require.Contains(t, f.appEvents(t), `"issue.created"`, "one error day does not disable it again")
-	require.Len(t, f.auditRows(t), 1)
+	require.Equal(t, before, f.appEvents(t), "one error day does not disable it again")
+	rows := f.auditRows(t)
+	require.Len(t, rows, 2)
+	require.Equal(t, models.AuditInternalIntegrationEnabled, rows[1].Event)
 }
 
 // TestBreakerNotBrokenYet covers the near misses end to end: five previous

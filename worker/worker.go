@@ -58,6 +58,11 @@ type Worker struct {
 	rdb        *redis.Client
 	stopListen context.CancelFunc
 	listening  chan struct{}
+	// outbox is swept at Start and every tasks.OutboxSweepInterval until
+	// Shutdown.
+	outbox    *tasks.Outbox
+	stopSweep context.CancelFunc
+	sweeping  chan struct{}
 }
 
 // New builds the handlers and the server; nothing runs until Start.
@@ -92,8 +97,9 @@ func New(d Deps) (*Worker, error) {
 	}
 	brk := breaker.New(d.Redis, breaker.Options{Now: d.Now, TimeoutThreshold: c.BrokenTimeoutThreshold})
 	client := asynq.NewClientFromRedisClient(d.Redis)
+	outbox := tasks.NewOutbox(d.DB, client, d.Log.Named("mail"), c.MailMaxRetries)
 	disabler := tasks.NewDisabler(tasks.DisablerConfig{
-		Store: st, Breaker: brk, Enqueuer: client, Invalidator: invalidator, Metrics: d.Metrics, Log: d.Log,
+		Store: st, Breaker: brk, Enqueuer: client, Outbox: outbox, Invalidator: invalidator, Metrics: d.Metrics, Log: d.Log,
 		BaseURL: c.BaseURL, MailMaxRetries: c.MailMaxRetries,
 	})
 	reqlog := requestlog.NewWriter(d.Redis)
@@ -142,11 +148,12 @@ func New(d Deps) (*Worker, error) {
 		})
 	}
 	return &Worker{servers: servers, reqlog: reqlog, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,
-		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log}, nil
+		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log, outbox: outbox}, nil
 }
 
-// Start starts processing tasks in the background (and, with the cache on,
-// listening for other workers' invalidations).
+// Start starts processing tasks and sweeping the e-mail outbox in the
+// background (and, with the cache on, listening for other workers'
+// invalidations).
 func (w *Worker) Start() error {
 	if w.cache != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -172,6 +179,13 @@ func (w *Worker) Start() error {
 			return fmt.Errorf("start asynq server: %w", err)
 		}
 	}
+	// E-mails committed by a process that died before enqueuing them.
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopSweep, w.sweeping = cancel, make(chan struct{})
+	go func() {
+		defer close(w.sweeping)
+		w.outbox.Run(ctx, tasks.OutboxSweepInterval)
+	}()
 	return nil
 }
 
@@ -185,6 +199,10 @@ func (w *Worker) Shutdown() {
 	}
 	wg.Wait()
 	w.reqlog.Close() // after the servers: their last attempts are written
+	if w.stopSweep != nil {
+		w.stopSweep()
+		<-w.sweeping
+	}
 	if w.stopListen != nil {
 		w.stopListen()
 		<-w.listening
