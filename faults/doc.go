@@ -8,6 +8,9 @@
 // ./faults/). They need redis-server on PATH, PostgreSQL's initdb and pg_ctl
 // (in /usr/lib/postgresql/*/bin or on PATH) and a PostgreSQL server for
 // internal/testenv schemas (TEST_DATABASE_URL, default 127.0.0.1:5432).
+// A worker built with the tag obeys HOOKWORKER_FAULT (tasks/disable_fault.go):
+// TestFaultKillAfterDisableCommit uses it to kill the worker between a
+// disable's commit and the enqueue of the owners' e-mails.
 // They take a few minutes: after a SIGKILL, asynq gives the killed worker's
 // tasks back only when their 30 s lease has expired and the recoverer runs.
 package faults

@@ -117,6 +117,7 @@ func (d *Disabler) Disable(ctx context.Context, target *store.Target) error {
 			zap.Int64("org_id", target.OrganizationID))
 		return nil
 	}
+	faultAfterDisableCommit()
 	if d.afterCommit != nil {
 		d.afterCommit()
 	}
