@@ -2,15 +2,19 @@ package lifecycle_test
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/glebarez/sqlite"
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/internal/testenv"
@@ -24,11 +28,11 @@ import (
 // lcNow is the clock of these tests.
 func lcNow() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
 
-// lcFixture is an internal app with an installation in a second
+// lcFixture is an internal app with a (deleted) installation in a second
 // organization too, and the services a Manager works on.
 type lcFixture struct {
 	redis  *testenv.Redis
-	pg     *testenv.Postgres
+	db     *gorm.DB
 	seed   models.SeedResult
 	org2   int64
 	logs   *observer.ObservedLogs
@@ -38,23 +42,23 @@ type lcFixture struct {
 
 func newLCFixture(t *testing.T) *lcFixture {
 	t.Helper()
-	f := &lcFixture{redis: testenv.NewRedis(t), pg: testenv.NewPostgres(t), events: []string{"issue.created", "error.created"}}
-	require.NoError(t, models.Migrate(f.pg.DB))
+	f := &lcFixture{redis: testenv.NewRedis(t), db: testenv.NewPostgres(t).DB, events: []string{"issue.created", "error.created"}}
+	require.NoError(t, models.Migrate(f.db))
 	var err error
-	f.seed, err = models.Seed(f.pg.DB, models.SeedOptions{WebhookURL: "https://hooks.example.com/in", Name: "lc app",
+	f.seed, err = models.Seed(f.db, models.SeedOptions{WebhookURL: "https://hooks.example.com/in", Name: "lc app",
 		Status: models.AppInternal, Events: f.events})
 	require.NoError(t, err)
 	// A deleted installation in another organization: its counters are
 	// cleared too.
-	other, err := models.Seed(f.pg.DB, models.SeedOptions{WebhookURL: "https://other.example.com", Status: models.AppInternal})
+	other, err := models.Seed(f.db, models.SeedOptions{WebhookURL: "https://other.example.com", Status: models.AppInternal})
 	require.NoError(t, err)
 	f.org2 = other.OrganizationID
 	deleted := lcNow()
-	require.NoError(t, f.pg.DB.Create(&models.SentryAppInstallation{SentryAppID: f.seed.SentryAppID,
+	require.NoError(t, f.db.Create(&models.SentryAppInstallation{SentryAppID: f.seed.SentryAppID,
 		OrganizationID: f.org2, Status: models.InstallationInstalled, DateDeleted: &deleted}).Error)
 	core, logs := observer.New(zapcore.InfoLevel)
 	f.logs = logs
-	f.mgr = lifecycle.NewManager(lifecycle.Deps{DB: f.pg.DB, Redis: f.redis.Client, Log: zap.New(core), Now: lcNow})
+	f.mgr = lifecycle.NewManager(lifecycle.Deps{DB: f.db, Redis: f.redis.Client, Log: zap.New(core), Now: lcNow})
 	return f
 }
 
@@ -62,11 +66,11 @@ func newLCFixture(t *testing.T) *lcFixture {
 func (f *lcFixture) disable(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	target, err := store.New(f.pg.DB).Target(ctx, f.seed.InstallationID)
+	target, err := store.New(f.db).Target(ctx, f.seed.InstallationID)
 	require.NoError(t, err)
 	f.count(t, f.seed.OrganizationID, 1000) // broken
 	d := tasks.NewDisabler(tasks.DisablerConfig{
-		Store: store.New(f.pg.DB), Breaker: breaker.New(f.redis.Client, breaker.Options{Now: lcNow}),
+		Store: store.New(f.db), Breaker: breaker.New(f.redis.Client, breaker.Options{Now: lcNow}),
 		Enqueuer: asynq.NewClientFromRedisClient(f.redis.Client), Metrics: metrics.New(), Log: zap.NewNop(),
 		BaseURL: "https://sentry.example.com", MailMaxRetries: 1,
 	})
@@ -77,14 +81,14 @@ func (f *lcFixture) disable(t *testing.T) {
 func (f *lcFixture) appEvents(t *testing.T) models.StringList {
 	t.Helper()
 	var app models.SentryApp
-	require.NoError(t, f.pg.DB.First(&app, f.seed.SentryAppID).Error)
+	require.NoError(t, f.db.First(&app, f.seed.SentryAppID).Error)
 	return app.Events
 }
 
 func (f *lcFixture) audit(t *testing.T) []models.AuditLogEntry {
 	t.Helper()
 	var rows []models.AuditLogEntry
-	require.NoError(t, f.pg.DB.Order("id").Find(&rows).Error)
+	require.NoError(t, f.db.Order("id").Find(&rows).Error)
 	return rows
 }
 
@@ -109,7 +113,7 @@ func TestEnableRestoresRecordedEvents(t *testing.T) {
 	f.disable(t)
 	// Another subscription on the hook must not matter: the recorded
 	// events win.
-	require.NoError(t, f.pg.DB.Model(&models.ServiceHook{}).Where("id = ?", f.seed.ServiceHookID).
+	require.NoError(t, f.db.Model(&models.ServiceHook{}).Where("id = ?", f.seed.ServiceHookID).
 		UpdateColumn("events", models.StringList{"comment.created"}).Error)
 	f.count(t, f.seed.OrganizationID, 3)
 	f.count(t, f.org2, 3)
@@ -135,7 +139,7 @@ func TestEnableRestoresRecordedEvents(t *testing.T) {
 	require.True(t, e.Datetime.Equal(lcNow()))
 
 	var rec models.AppDisable
-	require.NoError(t, f.pg.DB.Take(&rec).Error)
+	require.NoError(t, f.db.Take(&rec).Error)
 	require.NotNil(t, rec.EnabledAt)
 	require.True(t, rec.EnabledAt.Equal(lcNow()))
 	require.Equal(t, e.ID, *rec.EnableAuditLogEntryID)
@@ -184,7 +188,7 @@ func TestEnableErrors(t *testing.T) {
 	require.Len(t, f.audit(t), 1)
 
 	// A deleted app is not found.
-	require.NoError(t, f.pg.DB.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
+	require.NoError(t, f.db.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
 		UpdateColumn("date_deleted", lcNow()).Error)
 	require.ErrorIs(t, f.mgr.Enable(ctx, f.seed.SentryAppSlug, nil), lifecycle.ErrNotFound)
 }
@@ -196,7 +200,7 @@ func TestEnableAppDisabledByHand(t *testing.T) {
 	t.Parallel()
 	f := newLCFixture(t)
 	ctx := context.Background()
-	require.NoError(t, f.pg.DB.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
+	require.NoError(t, f.db.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
 		UpdateColumn("events", models.StringList{}).Error)
 	require.NoError(t, f.mgr.Enable(ctx, f.seed.SentryAppSlug, nil))
 	require.Equal(t, models.StringList(f.events), f.appEvents(t))
@@ -204,9 +208,9 @@ func TestEnableAppDisabledByHand(t *testing.T) {
 	require.Len(t, rows, 1)
 	require.Equal(t, f.seed.OrganizationID, rows[0].OrganizationID, "the owner organization")
 
-	require.NoError(t, f.pg.DB.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
+	require.NoError(t, f.db.Model(&models.SentryApp{}).Where("id = ?", f.seed.SentryAppID).
 		UpdateColumn("events", models.StringList{}).Error)
-	require.NoError(t, f.pg.DB.Model(&models.ServiceHook{}).Where("id = ?", f.seed.ServiceHookID).
+	require.NoError(t, f.db.Model(&models.ServiceHook{}).Where("id = ?", f.seed.ServiceHookID).
 		UpdateColumn("events", models.StringList{}).Error)
 	require.ErrorIs(t, f.mgr.Enable(ctx, f.seed.SentryAppSlug, nil), lifecycle.ErrNoEvents)
 	require.NoError(t, f.mgr.Enable(ctx, f.seed.SentryAppSlug, []string{"issue.resolved"}))
@@ -228,4 +232,33 @@ func TestClearBreaker(t *testing.T) {
 	require.Equal(t, models.StringList(f.events), f.appEvents(t), "the app's state is left alone")
 	require.Empty(t, f.audit(t))
 	require.Equal(t, 1, f.logs.FilterMessage("sentryapp.breaker_cleared").Len())
+}
+
+// TestDisableEnableOnSQLite runs a disable and a re-enable on the embedded
+// database (no row locks there: SQLite serialises writers).
+func TestDisableEnableOnSQLite(t *testing.T) {
+	t.Parallel()
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "hookworker.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"),
+		&gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	require.NoError(t, models.Migrate(db))
+	f := &lcFixture{redis: testenv.NewRedis(t), db: db, events: []string{"issue.created"}}
+	f.seed, err = models.Seed(db, models.SeedOptions{WebhookURL: "https://hooks.example.com/in", Status: models.AppInternal, Events: f.events})
+	require.NoError(t, err)
+	f.mgr = lifecycle.NewManager(lifecycle.Deps{DB: db, Redis: f.redis.Client, Now: lcNow})
+	f.disable(t)
+	var pending int64
+	require.NoError(t, db.Model(&models.EmailOutbox{}).Where("enqueued_at IS NULL").Count(&pending).Error)
+	require.Zero(t, pending, "the owner's e-mail was enqueued")
+	require.NoError(t, f.mgr.Enable(context.Background(), f.seed.SentryAppSlug, nil))
+	require.Equal(t, models.StringList(f.events), f.appEvents(t))
+	rows := f.audit(t)
+	require.Len(t, rows, 2)
+	require.Equal(t, models.AuditInternalIntegrationEnabled, rows[1].Event)
+	require.ErrorIs(t, f.mgr.Enable(context.Background(), f.seed.SentryAppSlug, nil), lifecycle.ErrAlreadyEnabled)
 }
