@@ -34,6 +34,13 @@ type Options struct {
 	BasicAuth string
 	// ReadOnly mounts the queue UI read-only (OPS_READ_ONLY).
 	ReadOnly bool
+	// Insecure (OPS_INSECURE) lets the server listen beyond loopback
+	// without BasicAuth; without it New refuses (see CheckExposure).
+	Insecure bool
+	// AllowedHosts (OPS_ALLOWED_HOSTS) are the host names, besides
+	// localhost, Addr's host and IP addresses, that requests may carry in
+	// their Host header; "*.example.com" allows every subdomain.
+	AllowedHosts []string
 	// Redis is the worker's shared client: /readyz pings it and the queue
 	// metrics read through it. It is never closed here.
 	Redis *redis.Client
@@ -79,6 +86,9 @@ func New(o Options) (*Server, error) {
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = time.Second
 	}
+	if err := CheckExposure(o.Addr, o.BasicAuth, o.Insecure); err != nil {
+		return nil, err
+	}
 	auth, err := newBasicAuth(o.BasicAuth)
 	if err != nil {
 		return nil, err
@@ -106,7 +116,9 @@ func New(o Options) (*Server, error) {
 	mux.Handle("GET /debug/pprof/", auth.wrap(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", auth.wrap(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", auth.wrap(http.HandlerFunc(pprof.Trace)))
-	s.handler = mux
+	// Every request must name this server (DNS rebinding), and every
+	// state-changing one must come from its own pages (CSRF).
+	s.handler = newHostGuard(o.Addr, o.AllowedHosts).wrap(sameOrigin(mux))
 	return s, nil
 }
 
@@ -133,6 +145,10 @@ func (s *Server) Start() error {
 			s.opts.Log.Error("ops.serve_failed", zap.Error(err))
 		}
 	}()
+	if s.opts.BasicAuth == "" && !IsLoopbackAddr(s.opts.Addr) {
+		s.opts.Log.Warn("ops.insecure: OPS_INSECURE=true and no OPS_BASIC_AUTH, so anyone who reaches the port can use the queue UI and the integration console",
+			zap.String("addr", ln.Addr().String()))
+	}
 	s.opts.Log.Info("ops.listening", zap.String("addr", ln.Addr().String()),
 		zap.String("monitoring", "http://"+ln.Addr().String()+MonitoringPath+"/"),
 		zap.Bool("basic_auth", s.opts.BasicAuth != ""), zap.Bool("read_only", s.opts.ReadOnly))

@@ -29,6 +29,12 @@ const opsShutdownTimeout = 5 * time.Second
 func serve(cfg config.Config, log *zap.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if !strings.EqualFold(cfg.HTTPAddr, "off") {
+		// Refuse an open operator server before connecting to anything.
+		if err := ops.CheckExposure(cfg.HTTPAddr, cfg.OpsBasicAuth, cfg.OpsInsecure); err != nil {
+			return err
+		}
+	}
 
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
@@ -95,6 +101,7 @@ func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB
 	}
 	s, err := ops.New(ops.Options{
 		Addr: cfg.HTTPAddr, BasicAuth: cfg.OpsBasicAuth, ReadOnly: cfg.OpsReadOnly,
+		Insecure: cfg.OpsInsecure, AllowedHosts: cfg.OpsAllowedHosts,
 		Redis: rdb, RedisURL: redisURL, PingDB: ops.PingGorm(db), Gatherer: m.Registry, Log: log.Named("ops"),
 	})
 	if err != nil {
