@@ -54,6 +54,10 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Log receives the server's events.
 	Log *zap.Logger
+	// Console serves the integration console (/apps/ and /api/apps) when
+	// set, behind BasicAuth; its actions are hidden and refused (405)
+	// under ReadOnly.
+	Console *Console
 	// ReadyTimeout bounds each readiness check. Defaults to 1s.
 	ReadyTimeout time.Duration
 }
@@ -107,6 +111,13 @@ func New(o Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", index)
+	if o.Console != nil {
+		h, err := newConsoleHandlers(o.Console, o.ReadOnly, o.BasicAuth, o.Log.Named("console"))
+		if err != nil {
+			return nil, err
+		}
+		h.mount(mux, auth)
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", auth.wrap(metricsHandler(o.Gatherer, o.Redis, o.Log)))
@@ -190,5 +201,7 @@ func index(w http.ResponseWriter, _ *http.Request) {
   /readyz        200 when Redis and the database answer, else 503 with the reason
   /metrics       Prometheus metrics
   /monitoring/   asynq web UI (queues, tasks, retries, archive)
+  /apps/         integration console (apps, breaker counters, request log, re-enable)
+  /api/apps      the console's JSON API
 `)
 }

@@ -99,9 +99,13 @@ func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB
 		log.Info("ops.disabled: HTTP_ADDR is off, so there is no /healthz, /readyz, /metrics or /monitoring/")
 		return nil, nil
 	}
+	console, err := newConsole(cfg, db, rdb, log.Named("console"))
+	if err != nil {
+		return nil, err
+	}
 	s, err := ops.New(ops.Options{
 		Addr: cfg.HTTPAddr, BasicAuth: cfg.OpsBasicAuth, ReadOnly: cfg.OpsReadOnly,
-		Insecure: cfg.OpsInsecure, AllowedHosts: cfg.OpsAllowedHosts,
+		Insecure: cfg.OpsInsecure, AllowedHosts: cfg.OpsAllowedHosts, Console: console,
 		Redis: rdb, RedisURL: redisURL, PingDB: ops.PingGorm(db), Gatherer: m.Registry, Log: log.Named("ops"),
 	})
 	if err != nil {
