@@ -243,38 +243,63 @@ func (c *Console) days() []time.Time {
 // pair is one app in one organization.
 type pair struct{ app, org int64 }
 
-// readDays reads the breaker counters of pairs for the window's days in one
-// pipelined round trip (one HMGET per key); result[i][d] is pairs[i] on
-// days[d].
+// readDaysScript reads the three counters of every key it is given and
+// returns them flat (success, error, timeout per key; nil when missing):
+// one command and one reply instead of one HMGET each, which is what makes
+// /apps/ fast with thousands of apps.
+var readDaysScript = redis.NewScript(`
+local out = {}
+for _, k in ipairs(KEYS) do
+  local v = redis.call('HMGET', k, '` + fieldSuccess + `', '` + fieldError + `', '` + fieldTimeout + `')
+  out[#out + 1] = v[1]
+  out[#out + 1] = v[2]
+  out[#out + 1] = v[3]
+end
+return out
+`)
+
+// readDays reads the breaker counters of pairs for the window's days;
+// result[i][d] is pairs[i] on days[d]. Keys go to Redis in chunks, so one
+// script call stays short.
 func (c *Console) readDays(ctx context.Context, pairs []pair, days []time.Time) ([][]DayCount, error) {
 	out := make([][]DayCount, len(pairs))
-	if len(pairs) == 0 {
-		return out, nil
+	dates := make([]string, len(days))
+	for i, d := range days {
+		dates[i] = d.Format(time.DateOnly)
 	}
-	// Large windows go in chunks so one pipeline's replies stay small.
-	const chunk = 2000
+	const chunk = 1000 // pairs per call: 7,000 keys
 	for start := 0; start < len(pairs); start += chunk {
 		end := min(start+chunk, len(pairs))
-		pipe := c.c.Redis.Pipeline()
-		cmds := make([]*redis.SliceCmd, 0, (end-start)*len(days))
+		keys := make([]string, 0, (end-start)*len(days))
 		for _, p := range pairs[start:end] {
-			for _, d := range days {
-				cmds = append(cmds, pipe.HMGet(ctx, breaker.Key(p.app, p.org, d), fieldSuccess, fieldError, fieldTimeout))
+			for _, d := range dates {
+				keys = append(keys, dayKey(p.app, p.org, d))
 			}
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		vals, err := readDaysScript.Run(ctx, c.c.Redis, keys).Slice()
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("read breaker counters: %w", err)
+		}
+		if len(vals) != 3*len(keys) {
+			return nil, fmt.Errorf("read breaker counters: %d values for %d keys", len(vals), len(keys))
 		}
 		for i := start; i < end; i++ {
 			row := make([]DayCount, len(days))
-			for j, d := range days {
-				vals := cmds[(i-start)*len(days)+j].Val()
-				row[j] = DayCount{Date: d.Format(time.DateOnly), Success: num(vals, 0), Error: num(vals, 1), Timeout: num(vals, 2)}
+			for j := range days {
+				k := 3 * ((i-start)*len(days) + j)
+				row[j] = DayCount{Date: dates[j], Success: num(vals, k), Error: num(vals, k+1), Timeout: num(vals, k+2)}
 			}
 			out[i] = row
 		}
 	}
 	return out, nil
+}
+
+// dayKey is breaker.Key for a day already formatted (YYYY-MM-DD): the
+// same key, without formatting the date once per app (TestDayKey holds
+// the two together).
+func dayKey(appID, orgID int64, date string) string {
+	return "sentry-app-error:" + strconv.FormatInt(appID, 10) + ":" + strconv.FormatInt(orgID, 10) + ":" + date
 }
 
 // num reads one HMGET value; missing or unreadable values count as zero.
@@ -328,16 +353,9 @@ func (c *Console) Apps(ctx context.Context, page, perPage int) (AppsPage, error)
 	if perPage < 1 || perPage > PerPageMax {
 		return AppsPage{}, &BadRequestError{Detail: fmt.Sprintf("perPage must be between 1 and %d.", PerPageMax)}
 	}
-	db := c.c.DB.WithContext(ctx)
-	var apps []appRow
-	if err := db.Model(&models.SentryApp{}).Select("id, slug, name, status, events, owner_id, date_updated").
-		Where("date_deleted IS NULL").Find(&apps).Error; err != nil {
-		return AppsPage{}, fmt.Errorf("list apps: %w", err)
-	}
-	var insts []struct{ SentryAppID, OrganizationID int64 }
-	if err := db.Model(&models.SentryAppInstallation{}).Select("sentry_app_id, organization_id").
-		Where("date_deleted IS NULL AND status = ?", models.InstallationInstalled).Find(&insts).Error; err != nil {
-		return AppsPage{}, fmt.Errorf("list installations: %w", err)
+	apps, insts, err := c.loadAll(ctx)
+	if err != nil {
+		return AppsPage{}, err
 	}
 	orgsOf := map[int64][]int64{}
 	for _, in := range insts {
@@ -362,10 +380,11 @@ func (c *Console) Apps(ctx context.Context, page, perPage int) (AppsPage, error)
 		byApp[p.app] = append(byApp[p.app], counts[i])
 	}
 
+	zero := emptyDays(days)
 	sums := make([]AppSummary, len(apps))
 	for i, a := range apps {
 		s := AppSummary{ID: a.ID, Slug: a.Slug, Name: a.Name, Status: statusName(a.Status), Enabled: len(a.Events) > 0,
-			Events: nonNil(a.Events), Installations: len(orgsOf[a.ID]), Counted: a.Status == models.AppInternal, Days: emptyDays(days)}
+			Events: nonNil(a.Events), Installations: len(orgsOf[a.ID]), Counted: a.Status == models.AppInternal, Days: slices.Clone(zero)}
 		for _, d := range byApp[a.ID] {
 			addDays(s.Days, d)
 			s.BrokenNow = s.BrokenNow || c.brokenNow(d)
@@ -384,9 +403,23 @@ func (c *Console) Apps(ctx context.Context, page, perPage int) (AppsPage, error)
 			return 3
 		}
 	}
-	slices.SortFunc(sums, func(a, b AppSummary) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.Slug, b.Slug))
+	type sortKey struct {
+		rank       int
+		name, slug string
+		i          int
+	}
+	keys := make([]sortKey, len(sums))
+	for i, s := range sums {
+		keys[i] = sortKey{rank(s), strings.ToLower(s.Name), s.Slug, i}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.slug, b.slug))
 	})
+	sorted := make([]AppSummary, len(sums))
+	for i, k := range keys {
+		sorted[i] = sums[k.i]
+	}
+	sums = sorted
 
 	out := AppsPage{Page: page, PerPage: perPage, Total: len(sums), Pages: max(1, (len(sums)+perPage-1)/perPage)}
 	for _, d := range days {
@@ -423,6 +456,50 @@ func (c *Console) Apps(ctx context.Context, page, perPage int) (AppsPage, error)
 		}
 	}
 	return out, nil
+}
+
+// installRow is one installed installation.
+type installRow struct{ SentryAppID, OrganizationID int64 }
+
+// loadAll reads every app and installation, scanning rows by hand: with
+// 10,000 apps GORM's reflection would cost more than the queries.
+func (c *Console) loadAll(ctx context.Context) ([]appRow, []installRow, error) {
+	db := c.c.DB.WithContext(ctx)
+	rows, err := db.Model(&models.SentryApp{}).Select("id, slug, name, status, events, owner_id, date_updated").
+		Where("date_deleted IS NULL").Rows()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list apps: %w", err)
+	}
+	var apps []appRow
+	for rows.Next() {
+		var a appRow
+		if err := rows.Scan(&a.ID, &a.Slug, &a.Name, &a.Status, &a.Events, &a.OwnerID, &a.DateUpdated); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("list apps: %w", err)
+		}
+		apps = append(apps, a)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, nil, fmt.Errorf("list apps: %w", err)
+	}
+	rows, err = db.Model(&models.SentryAppInstallation{}).Select("sentry_app_id, organization_id").
+		Where("date_deleted IS NULL AND status = ?", models.InstallationInstalled).Rows()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list installations: %w", err)
+	}
+	var insts []installRow
+	for rows.Next() {
+		var in installRow
+		if err := rows.Scan(&in.SentryAppID, &in.OrganizationID); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("list installations: %w", err)
+		}
+		insts = append(insts, in)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, nil, fmt.Errorf("list installations: %w", err)
+	}
+	return apps, insts, nil
 }
 
 func nonNil(l models.StringList) []string {
