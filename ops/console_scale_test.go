@@ -3,8 +3,8 @@ package ops_test
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
