@@ -110,7 +110,7 @@ func New(o Options) (*Server, error) {
 	})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", index)
+	mux.HandleFunc("GET /{$}", index(o.Console != nil))
 	if o.Console != nil {
 		h, err := newConsoleHandlers(o.Console, o.ReadOnly, o.BasicAuth, o.Log.Named("console"))
 		if err != nil {
@@ -194,14 +194,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // index lists the endpoints, for a person who opens the bare address.
-func index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, `hookworker operator endpoints:
+func index(console bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, indexText)
+		if console {
+			fmt.Fprint(w, indexConsoleText)
+		}
+	}
+}
+
+const indexText = `hookworker operator endpoints:
   /healthz       200 while the process runs
   /readyz        200 when Redis and the database answer, else 503 with the reason
   /metrics       Prometheus metrics
   /monitoring/   asynq web UI (queues, tasks, retries, archive)
-  /apps/         integration console (apps, breaker counters, request log, re-enable)
+`
+
+const indexConsoleText = `  /apps/         integration console (apps, breaker counters, request log, re-enable)
   /api/apps      the console's JSON API
-`)
-}
+`
