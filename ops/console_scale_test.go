@@ -24,6 +24,9 @@ func TestConsoleWith10000Apps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: seeds 10,000 apps")
 	}
+	if raceOn {
+		t.Skip("-race slows the server tenfold: a render time measured under it means nothing")
+	}
 	t.Parallel()
 	b := setupConsole(t, nil)
 	const n = 10_000
