@@ -19,7 +19,9 @@ import (
 // TestConsoleWith10000Apps measures /apps/ with 10,000 apps installed in
 // 10,000 organizations, 2,000 of them with breaker counters on all 7 days,
 // and logs the render times (median of 5). The whole list is ordered on
-// every request, so a later page costs what the first does.
+// every request, so a later page costs what the first does. It asserts on
+// the CPU this process spends a request, which a busy machine changes less
+// than the wall time.
 func TestConsoleWith10000Apps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: seeds 10,000 apps")
@@ -88,6 +90,10 @@ func TestConsoleWith10000Apps(t *testing.T) {
 	t.Logf("10,000 apps: GET /apps/ %v, GET /apps/?page=200 %v, GET /api/apps %v (median wall time of 5, 50 apps a page); "+
 		"this process's CPU %v a request on average (client and server); load average %s",
 		first, last, api, cpuUsed/15, strings.Fields(string(load))[0])
-	require.Less(t, first, 5*time.Second, "the first page of 10,000 apps must stay fast")
+	// Wall time depends on what else the machine runs (Redis and
+	// PostgreSQL included); the CPU this process spends a request does not
+	// much, so that is what must stay small.
+	require.Less(t, cpuUsed/15, time.Second, "CPU a request with 10,000 apps")
+	require.Less(t, first, 30*time.Second, "the first page of 10,000 apps")
 	require.Contains(t, get(t, b.base+"/apps/", "").body, `data-slug="scale-app-00000"`, "disabled apps first")
 }
