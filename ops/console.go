@@ -570,10 +570,12 @@ func entryTime(s string) time.Time {
 const AuditDisabled = models.AuditInternalIntegrationDisabled
 
 // auditLabel names an audit event in the history.
-// TODO(wire): name lifecycle's re-enable event here once its id is fixed.
 func auditLabel(ev int) string {
-	if ev == AuditDisabled {
+	switch ev {
+	case AuditDisabled:
 		return "disabled"
+	case models.AuditInternalIntegrationEnabled:
+		return "enabled"
 	}
 	return "audit event " + strconv.Itoa(ev)
 }
@@ -938,9 +940,9 @@ func (c *Console) requests(ctx context.Context, a appRow, q RequestQuery) ([]Req
 				r.Organization = &o
 			}
 		}
-		if en.ErrorID != "" && en.ProjectID != "" && owner.Slug != "" && c.c.BaseURL != "" {
+		if en.ErrorID != nil && *en.ErrorID != "" && en.ProjectID != nil && *en.ProjectID != "" && owner.Slug != "" && c.c.BaseURL != "" {
 			r.ErrorURL = c.c.BaseURL + "/organizations/" + url.PathEscape(owner.Slug) + "/issues/?" +
-				url.Values{"project": {en.ProjectID}, "query": {en.ErrorID}}.Encode()
+				url.Values{"project": {*en.ProjectID}, "query": {*en.ErrorID}}.Encode()
 		}
 		out = append(out, r)
 	}

@@ -284,6 +284,8 @@ func (h *consoleHandlers) fail(w http.ResponseWriter, r *http.Request, err error
 		code, msg = http.StatusNotFound, "App not found."
 	case errors.Is(err, lifecycle.ErrAlreadyEnabled):
 		code, msg = http.StatusConflict, "App is already enabled."
+	case errors.Is(err, lifecycle.ErrInvalidEvent), errors.Is(err, lifecycle.ErrNoEvents):
+		code, msg = http.StatusBadRequest, err.Error()
 	case errors.Is(err, errReadOnly):
 		code, msg = http.StatusMethodNotAllowed, err.Error()
 		w.Header().Set("Allow", "GET, HEAD")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookworker/hookworker/lifecycle"
+	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/ops"
 	"github.com/hookworker/hookworker/requestlog"
@@ -383,4 +385,38 @@ func TestConsoleBehindBasicAuth(t *testing.T) {
 		require.Equal(t, http.StatusOK, get(t, b.base+path, "ops:pw").code, path)
 	}
 	require.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, b.base+"/api/apps/"+a.Slug+"/breaker/clear", nil, "").code)
+}
+
+// TestConsoleWithLifecycle runs the console's actions through package
+// lifecycle's Manager, as the worker wires them: the API's enable restores
+// the app, clears its counters and writes the audit entry the history
+// shows as "enabled".
+func TestConsoleWithLifecycle(t *testing.T) {
+	t.Parallel()
+	b := setupConsole(t, nil)
+	a := b.seedApp(t, "Pager Bridge", models.AppInternal, 0)
+	b.disable(t, a, b.now.Add(-time.Hour))
+	b.count(t, a.ID, a.OwnerID, 0, "timeout_count", 3)
+	console, err := ops.NewConsole(ops.ConsoleConfig{DB: b.pg.DB, Redis: b.rdb.Client,
+		Integrations: lifecycle.NewManager(lifecycle.Deps{DB: b.pg.DB, Redis: b.rdb.Client})})
+	require.NoError(t, err)
+	base := startServer(t, ops.Options{Redis: b.rdb.Client, RedisURL: b.rdb.URL, PingDB: ops.PingGorm(b.pg.DB),
+		Gatherer: metrics.New().Registry, Console: console})
+
+	r := send(t, http.MethodPost, base+"/api/apps/"+a.Slug+"/enable", nil, "")
+	require.Equal(t, http.StatusNoContent, r.code, r.body)
+	require.ElementsMatch(t, []string{"issue.created", "error.created"}, b.appEvents(t, a.ID))
+	r = send(t, http.MethodPost, base+"/api/apps/"+a.Slug+"/enable", nil, "")
+	require.Equal(t, http.StatusConflict, r.code, r.body)
+
+	var d ops.AppDetail
+	r = get(t, base+"/api/apps/"+a.Slug, "")
+	require.NoError(t, json.Unmarshal([]byte(r.body), &d))
+	require.True(t, d.Enabled)
+	require.Zero(t, d.Days[6].Timeout, "the counters were cleared")
+	require.NotEmpty(t, d.History)
+	require.Equal(t, "enabled", d.History[0].Label)
+	require.Equal(t, models.AuditInternalIntegrationEnabled, d.History[0].Event)
+	require.Equal(t, http.StatusNoContent, send(t, http.MethodPost, base+"/api/apps/"+a.Slug+"/breaker/clear", nil, "").code)
+	require.Equal(t, http.StatusBadRequest, send(t, http.MethodPost, base+"/api/apps/"+a.Slug+"/enable", nil, `{"events":["nope.nope"]}`).code)
 }

@@ -82,14 +82,10 @@ func newAppsDeps(cfg config.Config, log *zap.Logger) (appsDeps, error) {
 }
 
 // integrations returns what re-enables apps and clears breaker counters,
-// for the operator server and `worker apps` alike.
-//
-// TODO(wire): return the lifecycle.Manager here (package lifecycle) built
-// from db, rdb, cfg and log; until then the console and the CLI show
-// everything and refuse the actions with "cannot change integrations".
-func integrations(cfg config.Config, db *gorm.DB, rdb *redis.Client, log *zap.Logger) ops.Integrations {
-	_, _, _, _ = cfg, db, rdb, log
-	return nil
+// for the operator server and `worker apps` alike: package lifecycle's
+// Manager (wire: this is the one place it is built).
+func integrations(_ config.Config, db *gorm.DB, rdb *redis.Client, log *zap.Logger) ops.Integrations {
+	return lifecycle.NewManager(lifecycle.Deps{DB: db, Redis: rdb, Log: log})
 }
 
 // newConsole builds the console on the worker's connections.
@@ -300,6 +296,8 @@ func appsErr(cmd, slug string, err error) error {
 		return fmt.Errorf("apps %s: %s is already enabled", cmd, slug)
 	case errors.As(err, &bad):
 		return fmt.Errorf("%w: apps %s: %s", errUsage, cmd, bad.Detail)
+	case errors.Is(err, lifecycle.ErrInvalidEvent), errors.Is(err, lifecycle.ErrNoEvents):
+		return fmt.Errorf("%w: apps %s: %v", errUsage, cmd, err)
 	}
 	return fmt.Errorf("apps %s: %w", cmd, err)
 }
