@@ -40,8 +40,21 @@ type Config struct {
 	// OpsBasicAuth is OPS_BASIC_AUTH, user:pass protecting /monitoring/ and
 	// /metrics. Defaults to empty (open).
 	OpsBasicAuth string
-	// OpsReadOnly is OPS_READ_ONLY: mount the queue UI read-only. Defaults to false.
+	// OpsReadOnly is OPS_READ_ONLY: mount the queue UI read-only and hide
+	// and refuse the integration console's actions (re-enable, clear
+	// breaker counters). Defaults to false.
 	OpsReadOnly bool
+	// OpsInsecure is OPS_INSECURE: let the operator server listen beyond
+	// loopback without OPS_BASIC_AUTH (the worker refuses to start
+	// otherwise), for ports a proxy or network policy already guards.
+	// Defaults to false.
+	OpsInsecure bool
+	// OpsAllowedHosts is OPS_ALLOWED_HOSTS, a comma-separated list of host
+	// names the operator server answers for besides localhost, HTTP_ADDR's
+	// host and IP addresses ("*.example.com" allows every subdomain);
+	// requests naming another host get 421, so DNS rebinding gets nothing.
+	// Defaults to empty.
+	OpsAllowedHosts []string
 	// WorkerConcurrency is WORKER_CONCURRENCY, asynq's concurrency. The work
 	// is I/O-bound and a dead endpoint holds a slot for WEBHOOK_TIMEOUT, so
 	// it is high. Defaults to 500.
@@ -162,6 +175,8 @@ func Load(getenv func(string) string) (Config, error) {
 	p.str("HTTP_ADDR", &c.HTTPAddr)
 	p.str("OPS_BASIC_AUTH", &c.OpsBasicAuth)
 	p.boolean("OPS_READ_ONLY", &c.OpsReadOnly)
+	p.boolean("OPS_INSECURE", &c.OpsInsecure)
+	p.hosts("OPS_ALLOWED_HOSTS", &c.OpsAllowedHosts)
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
 	if c.RedisURL != "" && getenv("WORKER_FETCHERS") == "" {
 		// A real Redis serves a real load. The embedded one serves one
@@ -364,6 +379,42 @@ func (p *parser) oneOf(name string, dst *string, allowed ...string) {
 		}
 	}
 	p.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+// hosts reads a comma-separated list of host names, each optionally
+// starting with "*." for every subdomain.
+func (p *parser) hosts(name string, dst *[]string) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	var out []string
+	for _, h := range strings.Split(v, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		bare := strings.TrimPrefix(h, "*.")
+		if strings.ContainsAny(bare, "/:@ *") || strings.HasPrefix(bare, ".") {
+			p.fail(name, "%q is not a host name (want e.g. ops.example.com or *.example.com, without port or scheme)", cutQuote(h))
+			return
+		}
+		out = append(out, h)
+	}
+	*dst = out
+}
+
+// cutQuote caps a value quoted in an error message.
+func cutQuote(s string) string {
+	const limit = 40
+	n := 0
+	for i := range s {
+		if n == limit {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }
 
 func (p *parser) networks(name string, dst *[]netip.Prefix) {

@@ -100,6 +100,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"HTTP_ADDR":                   "off",
 		"OPS_BASIC_AUTH":              "ops:secret",
 		"OPS_READ_ONLY":               "true",
+		"OPS_INSECURE":                "true",
+		"OPS_ALLOWED_HOSTS":           " ops.example.com, *.Corp.example ,",
 		"WORKER_CONCURRENCY":          "250",
 		"WORKER_FETCHERS":             "3",
 		"WEBHOOK_APP_CONCURRENCY":     "7",
@@ -132,6 +134,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		HTTPAddr:              "off",
 		OpsBasicAuth:          "ops:secret",
 		OpsReadOnly:           true,
+		OpsInsecure:           true,
+		OpsAllowedHosts:       []string{"ops.example.com", "*.corp.example"},
 		WorkerConcurrency:     250,
 		WorkerFetchers:        3,
 		WebhookAppConcurrency: 7,
@@ -214,6 +218,11 @@ func TestLoadErrors(t *testing.T) {
 		{"MAIL_FROM", "not an address", "is not an e-mail address"},
 		{"OPS_BASIC_AUTH", "onlyuser", "want user:pass"},
 		{"OPS_BASIC_AUTH", ":pass", "want user:pass"},
+		{"OPS_INSECURE", "yes", "not a boolean"},
+		{"OPS_ALLOWED_HOSTS", "ops.example.com:8080", "is not a host name"},
+		{"OPS_ALLOWED_HOSTS", "http://ops.example.com", "is not a host name"},
+		{"OPS_ALLOWED_HOSTS", "*", "is not a host name"},
+		{"OPS_ALLOWED_HOSTS", "a,*.*.example.com", "is not a host name"},
 	}
 	for _, tt := range tests {
 		_, err := loadEnv(map[string]string{tt.name: tt.value})

@@ -27,6 +27,16 @@ import (
 // their labels, and asynq's queue series.
 func TestMetricsAfterDeliveries(t *testing.T) {
 	t.Parallel()
+	r := scrapeAfterDeliveries(t)
+	require.Equal(t, http.StatusOK, r.code)
+	require.Contains(t, r.header.Get("Content-Type"), "text/plain")
+	checkDeliveryMetrics(t, r)
+}
+
+// scrapeAfterDeliveries runs a real worker, delivers three webhooks (two
+// event types) and returns the operator server's /metrics.
+func scrapeAfterDeliveries(t *testing.T) reply {
+	t.Helper()
 	rdb := testenv.NewRedis(t)
 	pg := testenv.NewPostgres(t)
 	require.NoError(t, models.Migrate(pg.DB))
@@ -70,9 +80,12 @@ func TestMetricsAfterDeliveries(t *testing.T) {
 	}
 
 	url := startServer(t, ops.Options{Redis: rdb.Client, RedisURL: rdb.URL, PingDB: ops.PingGorm(pg.DB), Gatherer: m.Registry, Log: log})
-	r := get(t, url+"/metrics", "")
-	require.Equal(t, http.StatusOK, r.code)
-	require.Contains(t, r.header.Get("Content-Type"), "text/plain")
+	return get(t, url+"/metrics", "")
+}
+
+// checkDeliveryMetrics checks the series of scrapeAfterDeliveries.
+func checkDeliveryMetrics(t *testing.T, r reply) {
+	t.Helper()
 
 	want := map[string]float64{
 		`hookworker_webhook_responses_total{integration="internal",status="200",webhook_event="issue.created"}`: 2,

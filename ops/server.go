@@ -34,6 +34,13 @@ type Options struct {
 	BasicAuth string
 	// ReadOnly mounts the queue UI read-only (OPS_READ_ONLY).
 	ReadOnly bool
+	// Insecure (OPS_INSECURE) lets the server listen beyond loopback
+	// without BasicAuth; without it New refuses (see CheckExposure).
+	Insecure bool
+	// AllowedHosts (OPS_ALLOWED_HOSTS) are the host names, besides
+	// localhost, Addr's host and IP addresses, that requests may carry in
+	// their Host header; "*.example.com" allows every subdomain.
+	AllowedHosts []string
 	// Redis is the worker's shared client: /readyz pings it and the queue
 	// metrics read through it. It is never closed here.
 	Redis *redis.Client
@@ -47,6 +54,10 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Log receives the server's events.
 	Log *zap.Logger
+	// Console serves the integration console (/apps/ and /api/apps) when
+	// set, behind BasicAuth; its actions are hidden and refused (405)
+	// under ReadOnly.
+	Console *Console
 	// ReadyTimeout bounds each readiness check. Defaults to 1s.
 	ReadyTimeout time.Duration
 }
@@ -79,6 +90,9 @@ func New(o Options) (*Server, error) {
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = time.Second
 	}
+	if err := CheckExposure(o.Addr, o.BasicAuth, o.Insecure); err != nil {
+		return nil, err
+	}
 	auth, err := newBasicAuth(o.BasicAuth)
 	if err != nil {
 		return nil, err
@@ -96,7 +110,14 @@ func New(o Options) (*Server, error) {
 	})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", index)
+	mux.HandleFunc("GET /{$}", index(o.Console != nil))
+	if o.Console != nil {
+		h, err := newConsoleHandlers(o.Console, o.ReadOnly, o.BasicAuth, o.Log.Named("console"))
+		if err != nil {
+			return nil, err
+		}
+		h.mount(mux, auth)
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", auth.wrap(metricsHandler(o.Gatherer, o.Redis, o.Log)))
@@ -106,7 +127,9 @@ func New(o Options) (*Server, error) {
 	mux.Handle("GET /debug/pprof/", auth.wrap(http.HandlerFunc(pprof.Index)))
 	mux.Handle("GET /debug/pprof/profile", auth.wrap(http.HandlerFunc(pprof.Profile)))
 	mux.Handle("GET /debug/pprof/trace", auth.wrap(http.HandlerFunc(pprof.Trace)))
-	s.handler = mux
+	// Every request must name this server (DNS rebinding), and every
+	// state-changing one must come from its own pages (CSRF).
+	s.handler = newHostGuard(o.Addr, o.AllowedHosts).wrap(sameOrigin(mux))
 	return s, nil
 }
 
@@ -133,6 +156,10 @@ func (s *Server) Start() error {
 			s.opts.Log.Error("ops.serve_failed", zap.Error(err))
 		}
 	}()
+	if s.opts.BasicAuth == "" && !IsLoopbackAddr(s.opts.Addr) {
+		s.opts.Log.Warn("ops.insecure: OPS_INSECURE=true and no OPS_BASIC_AUTH, so anyone who reaches the port can use the queue UI and the integration console",
+			zap.String("addr", ln.Addr().String()))
+	}
 	s.opts.Log.Info("ops.listening", zap.String("addr", ln.Addr().String()),
 		zap.String("monitoring", "http://"+ln.Addr().String()+MonitoringPath+"/"),
 		zap.Bool("basic_auth", s.opts.BasicAuth != ""), zap.Bool("read_only", s.opts.ReadOnly))
@@ -167,12 +194,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // index lists the endpoints, for a person who opens the bare address.
-func index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, `hookworker operator endpoints:
+func index(console bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, indexText)
+		if console {
+			fmt.Fprint(w, indexConsoleText)
+		}
+	}
+}
+
+const indexText = `hookworker operator endpoints:
   /healthz       200 while the process runs
   /readyz        200 when Redis and the database answer, else 503 with the reason
   /metrics       Prometheus metrics
   /monitoring/   asynq web UI (queues, tasks, retries, archive)
-`)
-}
+`
+
+const indexConsoleText = `  /apps/         integration console (apps, breaker counters, request log, re-enable)
+  /api/apps      the console's JSON API
+`

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/ops"
 )
 
 // Docker cannot run here, so these tests read docker-compose.yml and the
@@ -109,6 +110,13 @@ func TestComposeSettingsAreKnown(t *testing.T) {
 	require.True(t, slices.ContainsFunc(w.Ports, func(p string) bool { return strings.HasSuffix(p, ":8080") }),
 		"the operator port is published: %v", w.Ports)
 	require.False(t, cfg.WebhookAllowPrivate, "the network guard stays on unless the person starting compose turns it off")
+	require.Contains(t, w.Environment, "OPS_INSECURE", "compose says explicitly whether the operator server may run without credentials")
+	require.NoError(t, ops.CheckExposure(cfg.HTTPAddr, cfg.OpsBasicAuth, cfg.OpsInsecure), "the compose worker must start")
+	if cfg.OpsBasicAuth == "" {
+		for _, p := range w.Ports {
+			require.True(t, strings.HasPrefix(p, "127.0.0.1:"), "without credentials the operator port is published on loopback only: %s", p)
+		}
+	}
 }
 
 func TestComposeDependencies(t *testing.T) {
@@ -279,4 +287,17 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"/usr/local/bin/worker", "healthcheck"}, d.healthcheck)
+
+	// The image listens beyond its loopback, so it says explicitly that an
+	// operator server without credentials is refused.
+	require.Equal(t, "0.0.0.0:8080", d.env["HTTP_ADDR"])
+	require.Equal(t, "false", d.env["OPS_INSECURE"])
+	env := map[string]string{}
+	for k, v := range d.env {
+		env[k] = v
+	}
+	cfg, err := config.Load(envGetter(env))
+	require.NoError(t, err)
+	require.ErrorIs(t, ops.CheckExposure(cfg.HTTPAddr, cfg.OpsBasicAuth, cfg.OpsInsecure), ops.ErrExposed,
+		"the image without OPS_BASIC_AUTH refuses to start")
 }

@@ -56,6 +56,8 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return closeDB(db)
 	case "seed":
 		return seed(cfg, log, args, stdout)
+	case "apps":
+		return apps(cfg, log, args, stdout)
 	case "healthcheck":
 		return healthcheck(cfg, stdout)
 	case "help", "-h", "--help":
@@ -72,6 +74,8 @@ const usage = `usage:
   worker seed --webhook-url URL [--name NAME] [--status internal|published|unpublished]
               [--events a.b,c.d] [--owner-email ADDR] [--project-ids 1,2]
                          create a working installation and print it as JSON
+  worker apps list|show|requests|enable|clear-breaker ...
+                         see and steer integrations (worker apps --help)
   worker healthcheck     exit 0 if the worker on HTTP_ADDR is ready (for container health checks)
 Settings come from the environment; see README.md and docs/operations.md.
 `

@@ -29,6 +29,12 @@ const opsShutdownTimeout = 5 * time.Second
 func serve(cfg config.Config, log *zap.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if !strings.EqualFold(cfg.HTTPAddr, "off") {
+		// Refuse an open operator server before connecting to anything.
+		if err := ops.CheckExposure(cfg.HTTPAddr, cfg.OpsBasicAuth, cfg.OpsInsecure); err != nil {
+			return err
+		}
+	}
 
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
@@ -93,8 +99,13 @@ func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB
 		log.Info("ops.disabled: HTTP_ADDR is off, so there is no /healthz, /readyz, /metrics or /monitoring/")
 		return nil, nil
 	}
+	console, err := newConsole(cfg, db, rdb, log.Named("console"))
+	if err != nil {
+		return nil, err
+	}
 	s, err := ops.New(ops.Options{
 		Addr: cfg.HTTPAddr, BasicAuth: cfg.OpsBasicAuth, ReadOnly: cfg.OpsReadOnly,
+		Insecure: cfg.OpsInsecure, AllowedHosts: cfg.OpsAllowedHosts, Console: console,
 		Redis: rdb, RedisURL: redisURL, PingDB: ops.PingGorm(db), Gatherer: m.Registry, Log: log.Named("ops"),
 	})
 	if err != nil {

@@ -1,0 +1,6 @@
+//go:build race
+
+package ops_test
+
+// raceOn says the race detector is on: timings mean nothing then.
+const raceOn = true
