@@ -348,3 +348,58 @@ func exactDecimal(s string) string {
 	}
 	return r.RatString()
 }
+
+// Large objects: members beyond the writer's stack, repeats found through
+// the map, reordering, nesting in between; and a linear cost.
+func TestAppendJSLargeObjects(t *testing.T) {
+	t.Parallel()
+	var in, want bytes.Buffer
+	in.WriteString(`{`)
+	for i := 299; i >= 0; i-- {
+		fmt.Fprintf(&in, `"%d":{"n%d":[%d.0],"x":{"b":1,"a":2}},`, i, i, i)
+	}
+	for i := range 300 {
+		fmt.Fprintf(&in, `"k%d":%d,`, i, i)
+	}
+	in.WriteString(`"k7":"last"}`)
+	want.WriteString(`{`)
+	for i := range 300 {
+		fmt.Fprintf(&want, `"%d":{"n%d":[%d],"x":{"b":1,"a":2}},`, i, i, i)
+	}
+	for i := range 300 {
+		if i == 7 {
+			want.WriteString(`"k7":"last",`)
+			continue
+		}
+		fmt.Fprintf(&want, `"k%d":%d,`, i, i)
+	}
+	want.Truncate(want.Len() - 1)
+	want.WriteString(`}`)
+	got, err := appendJS(nil, in.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, want.String(), string(got))
+
+	// Names only, no repeat, in order: nothing to reorder.
+	in.Reset()
+	in.WriteString(`{`)
+	for i := range 5000 {
+		fmt.Fprintf(&in, `"name%d":[{"a":%d}],`, i, i)
+	}
+	in.WriteString(`"z":0}`)
+	got, err = appendJS(nil, in.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, in.String(), string(got))
+
+	// 100,000 distinct names (about 1.4 MB) take milliseconds, not the
+	// quadratic time of comparing every name with every other.
+	in.Reset()
+	in.WriteString(`{`)
+	for i := range 100000 {
+		fmt.Fprintf(&in, `"n%d":0,`, i)
+	}
+	in.WriteString(`"z":0}`)
+	start := time.Now()
+	_, err = appendJS(nil, in.Bytes())
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
