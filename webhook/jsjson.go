@@ -66,6 +66,8 @@ type jsWriter struct {
 	stack [128]member
 	spill []member
 	n     int
+	// compared counts the names named compared, which tests bound.
+	compared int
 }
 
 func (w *jsWriter) push(m member) {
@@ -98,15 +100,23 @@ var errSyntax = errors.New("not valid JSON")
 // allowed).
 func appendJS(out, src []byte) ([]byte, error) {
 	w := jsWriter{src: src, out: out, ascii: utf8.Valid(src)}
-	w.skipSpace()
-	if err := w.value(); err != nil {
+	if err := w.run(); err != nil {
 		return out, err
 	}
-	w.skipSpace()
-	if w.i != len(src) {
-		return out, w.syntax("after the value")
-	}
 	return w.out, nil
+}
+
+// run writes w.src to w.out.
+func (w *jsWriter) run() error {
+	w.skipSpace()
+	if err := w.value(); err != nil {
+		return err
+	}
+	w.skipSpace()
+	if w.i != len(w.src) {
+		return w.syntax("after the value")
+	}
+	return nil
 }
 
 func (w *jsWriter) syntax(what string) error {
@@ -309,6 +319,7 @@ func (w *jsWriter) object() error {
 // key.
 func (w *jsWriter) named(base int, key []byte) bool {
 	for i := base; i < w.n; i++ {
+		w.compared++
 		m := w.member(i)
 		if m.keyEnd-m.keyStart == len(key) && string(w.out[m.keyStart:m.keyEnd]) == string(key) {
 			return true
