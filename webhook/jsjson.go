@@ -36,6 +36,10 @@ import (
 // does (task payloads are held to far less by their decoder).
 const maxNesting = 10000
 
+// manyMembers is the size from which an object's names are checked for
+// repeats with a map rather than a bloom filter and a scan.
+const manyMembers = 64
+
 // notIndex marks a member name that is not an array index: 2^32-1 is the
 // first integer that is not one.
 const notIndex = math.MaxUint32
@@ -62,6 +66,8 @@ type jsWriter struct {
 	stack [128]member
 	spill []member
 	n     int
+	// compared counts the names named compared, which tests bound.
+	compared int
 }
 
 func (w *jsWriter) push(m member) {
@@ -94,15 +100,23 @@ var errSyntax = errors.New("not valid JSON")
 // allowed).
 func appendJS(out, src []byte) ([]byte, error) {
 	w := jsWriter{src: src, out: out, ascii: utf8.Valid(src)}
-	w.skipSpace()
-	if err := w.value(); err != nil {
+	if err := w.run(); err != nil {
 		return out, err
 	}
-	w.skipSpace()
-	if w.i != len(src) {
-		return out, w.syntax("after the value")
-	}
 	return w.out, nil
+}
+
+// run writes w.src to w.out.
+func (w *jsWriter) run() error {
+	w.skipSpace()
+	if err := w.value(); err != nil {
+		return err
+	}
+	w.skipSpace()
+	if w.i != len(w.src) {
+		return w.syntax("after the value")
+	}
+	return nil
 }
 
 func (w *jsWriter) syntax(what string) error {
@@ -220,6 +234,7 @@ func (w *jsWriter) object() error {
 	// repeats near one hash per name.
 	reorder := false
 	var seen [8]uint64
+	var names map[string]struct{} // replaces seen in objects of many members
 	last, named := int64(-1), false
 	for {
 		if w.i >= len(w.src) || w.src[w.i] != '"' {
@@ -250,11 +265,27 @@ func (w *jsWriter) object() error {
 			last = int64(m.index)
 		default:
 			named = true
+			key := w.out[m.keyStart:m.keyEnd]
+			if names != nil {
+				_, reorder = names[string(key)]
+				names[string(key)] = struct{}{}
+				break
+			}
 			h := nameHash(name)
 			if seen[h>>6]&(1<<(h&63)) != 0 {
-				reorder = w.named(base, w.out[m.keyStart:m.keyEnd])
+				reorder = w.named(base, key)
 			}
 			seen[h>>6] |= 1 << (h & 63)
+			if w.n-base >= manyMembers {
+				// The filter fills up: a set keeps the check for repeats
+				// linear in large objects.
+				names = make(map[string]struct{}, 2*manyMembers)
+				for i := base; i < w.n; i++ {
+					mi := w.member(i)
+					names[string(w.out[mi.keyStart:mi.keyEnd])] = struct{}{}
+				}
+				names[string(key)] = struct{}{}
+			}
 		}
 		w.push(m)
 
@@ -288,6 +319,7 @@ func (w *jsWriter) object() error {
 // key.
 func (w *jsWriter) named(base int, key []byte) bool {
 	for i := base; i < w.n; i++ {
+		w.compared++
 		m := w.member(i)
 		if m.keyEnd-m.keyStart == len(key) && string(w.out[m.keyStart:m.keyEnd]) == string(key) {
 			return true

@@ -59,6 +59,7 @@ func TestAppendJS(t *testing.T) {
 			`{"0":0,"1":3,"2":1,"4294967294":1,"b":4,"a":2,"4294967295":1,"01":1,"-1":2}`},
 		{"nested objects reordered", `{"x":{"10":1,"9":2},"y":[{"b":1,"a":2,"b":3}]}`, `{"x":{"9":2,"10":1},"y":[{"b":3,"a":2}]}`},
 		{"escaped names compared by their value", `{"\u0061":1,"a":2}`, `{"a":2}`},
+		{"__proto__ is a name like another", `{"__proto__":{"x":1},"a":2,"__proto__":3}`, `{"__proto__":3,"a":2}`},
 		{"whitespace dropped", ` { "a" : [ 1 , 2 ] , "b" : { } , "c" : [ ] , "d" : true , "e" : false , "f" : null } `,
 			`{"a":[1,2],"b":{},"c":[],"d":true,"e":false,"f":null}`},
 		{"in order already", `{"0":1,"1":2,"a":{"1":[]},"b":"x"}`, `{"0":1,"1":2,"a":{"1":[]},"b":"x"}`},
@@ -347,4 +348,60 @@ func exactDecimal(s string) string {
 		return "bad number " + s
 	}
 	return r.RatString()
+}
+
+// Large objects: members beyond the writer's stack, repeats found through
+// the map, reordering, nesting in between; and a linear cost.
+func TestAppendJSLargeObjects(t *testing.T) {
+	t.Parallel()
+	var in, want bytes.Buffer
+	in.WriteString(`{`)
+	for i := 299; i >= 0; i-- {
+		fmt.Fprintf(&in, `"%d":{"n%d":[%d.0],"x":{"b":1,"a":2}},`, i, i, i)
+	}
+	for i := range 300 {
+		fmt.Fprintf(&in, `"k%d":%d,`, i, i)
+	}
+	in.WriteString(`"k7":"last"}`)
+	want.WriteString(`{`)
+	for i := range 300 {
+		fmt.Fprintf(&want, `"%d":{"n%d":[%d],"x":{"b":1,"a":2}},`, i, i, i)
+	}
+	for i := range 300 {
+		if i == 7 {
+			want.WriteString(`"k7":"last",`)
+			continue
+		}
+		fmt.Fprintf(&want, `"k%d":%d,`, i, i)
+	}
+	want.Truncate(want.Len() - 1)
+	want.WriteString(`}`)
+	got, err := appendJS(nil, in.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, want.String(), string(got))
+
+	// Names only, no repeat, in order: nothing to reorder.
+	in.Reset()
+	in.WriteString(`{`)
+	for i := range 5000 {
+		fmt.Fprintf(&in, `"name%d":[{"a":%d}],`, i, i)
+	}
+	in.WriteString(`"z":0}`)
+	got, err = appendJS(nil, in.Bytes())
+	require.NoError(t, err)
+	require.Equal(t, in.String(), string(got))
+
+	// 20,000 distinct names: each is compared with a bounded number of
+	// others, not with every earlier one (which took minutes for 100,000).
+	in.Reset()
+	in.WriteString(`{`)
+	const names = 20000
+	for i := range names {
+		fmt.Fprintf(&in, `"n%d":0,`, i)
+	}
+	in.WriteString(`"z":0}`)
+	w := jsWriter{src: in.Bytes(), ascii: true}
+	require.NoError(t, w.run())
+	require.Equal(t, in.String(), string(w.out))
+	require.Less(t, w.compared, 64*64, "names compared")
 }

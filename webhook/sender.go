@@ -149,10 +149,14 @@ type Response struct {
 // (Request-ID, webhook-id), so http.Header.Get does not find every one;
 // index the map. One HMAC key schedule serves both signatures.
 func Headers(r Request, userAgent string, standard bool) http.Header {
-	h := make(http.Header, 10)
+	n := 7
+	if standard {
+		n += 3
+	}
+	h := make(http.Header, n)
 	// One backing array for every header's value slice: one allocation
 	// instead of one per header.
-	vals := make([]string, 0, 10)
+	vals := make([]string, 0, n)
 	set := func(name, value string) {
 		vals = append(vals, value)
 		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]

@@ -81,14 +81,20 @@ func TestRealReceiversVerify(t *testing.T) {
 			}
 			ids[h.enqueue(rc).ID] = i
 		}
-		for id, i := range ids {
+		for id := range ids {
 			// A 401 completes the task too (a client error is not retried):
-			// the receiver's report below says whether it accepted it.
-			info := h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
-			require.Zero(t, info.Retried, "%s: one attempt", payloads[i].name)
+			// the receiver's reports below say whether it accepted it.
+			h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
 		}
-		seen := node.results(t, len(payloads))
-		require.Len(t, seen, len(payloads))
+		// Every attempt the receiver saw (a loaded machine may time one out
+		// and retry it) passed its check.
+		seen := node.results(t, func(rs []nodeResult) bool {
+			got := map[string]bool{}
+			for _, r := range rs {
+				got[r.Delivery] = true
+			}
+			return len(got) >= len(ids)
+		})
 		for _, r := range seen {
 			i, ok := ids[r.Delivery]
 			require.True(t, ok, "delivery %q is one of ours", r.Delivery)
@@ -147,7 +153,6 @@ func TestRealReceiversVerify(t *testing.T) {
 			h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
 		}
 		reqs := rc.requests()
-		require.Len(t, reqs, len(infos)+1, "one request per task and one retry")
 		attempts := map[string]int{}
 		for _, r := range reqs {
 			id := r.Header.Get("Hookworker-Delivery-ID")
@@ -168,7 +173,12 @@ func TestRealReceiversVerify(t *testing.T) {
 			stale.Set("Webhook-Timestamp", strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10))
 			require.EqualError(t, raw.Verify(r.Body, stale), "Message timestamp too old")
 		}
-		require.Equal(t, map[string]int{infos[0].ID: 1, infos[1].ID: 1, retryID: 2}, attempts)
+		// One attempt per task (more if a loaded machine timed one out) and
+		// a retry after the 503, all with their task's webhook-id.
+		require.Len(t, attempts, len(infos))
+		require.GreaterOrEqual(t, attempts[infos[0].ID], 1)
+		require.GreaterOrEqual(t, attempts[infos[1].ID], 1)
+		require.GreaterOrEqual(t, attempts[retryID], 2)
 	})
 }
 
@@ -282,15 +292,15 @@ func (n *nodeReceiver) setSecret(secret string) {
 	_, _ = io.WriteString(n.stdin, secret+"\n")
 }
 
-// results waits until the receiver has reported want requests.
-func (n *nodeReceiver) results(t *testing.T, want int) []nodeResult {
+// results waits until the receiver's reports satisfy done and returns them.
+func (n *nodeReceiver) results(t *testing.T, done func([]nodeResult) bool) []nodeResult {
 	t.Helper()
 	var got []nodeResult
 	require.Eventually(t, func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		got = append([]nodeResult(nil), n.lines...)
-		return len(got) >= want
-	}, 15*time.Second, 5*time.Millisecond, "the Node receiver reported fewer than %d requests", want)
+		return done(got)
+	}, 15*time.Second, 5*time.Millisecond, "the Node receiver did not report every delivery")
 	return got
 }
