@@ -3,6 +3,8 @@ package config
 import (
 	"net/url"
 	"strings"
+
+	"github.com/hookworker/hookworker/internal/clamp"
 )
 
 // Masked replaces a secret in a redacted URL.
@@ -21,8 +23,9 @@ const Masked = "xxxxx"
 //   - every path segment that looks like a token (see looksLikeToken), as in
 //     Slack's /services/T…/B…/<token> or Discord's /api/webhooks/<id>/<token>.
 //
-// The rest is kept, query order included, so the URL stays recognisable. A
-// value that does not parse as a URL is replaced entirely. The request log
+// The rest is kept, query order included, so the URL stays recognisable,
+// and the result is cut to clamp.URLBytes. A value that does not parse as a
+// URL is replaced entirely. The request log
 // keeps webhook_url as configured (as Sentry does): it is not redacted.
 func Redact(raw string) string {
 	if raw == "" {
@@ -69,7 +72,7 @@ func Redact(raw string) string {
 	if u.Fragment != "" && (looksLikeToken(u.Fragment) || strings.ContainsAny(u.Fragment, "=&")) {
 		u.Fragment, u.RawFragment = Masked, ""
 	}
-	return u.String()
+	return clamp.String(u.String(), clamp.URLBytes)
 }
 
 // redactQuery masks the values of secret-looking names and token-looking

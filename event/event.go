@@ -5,6 +5,8 @@ package event
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hookworker/hookworker/internal/clamp"
 )
 
 // Valid returns VALID_EVENTS: the events a service hook can subscribe to, in
@@ -28,17 +30,18 @@ func Extended() []string {
 }
 
 // Parse checks that name is "<resource>.<action>" with exactly one dot and
-// is in the extended set, and returns its two parts.
+// is in the extended set, and returns its two parts. Errors quote at most
+// clamp.QuoteBytes of name.
 func Parse(name string) (resource, action string, err error) {
 	if strings.Count(name, ".") != 1 {
-		return "", "", fmt.Errorf("event %q must be <resource>.<action> with exactly one dot", name)
+		return "", "", fmt.Errorf("event %s must be <resource>.<action> with exactly one dot", clamp.Quote(name))
 	}
 	resource, action, _ = strings.Cut(name, ".")
 	if resource == "" || action == "" {
-		return "", "", fmt.Errorf("event %q must be <resource>.<action> with both parts non-empty", name)
+		return "", "", fmt.Errorf("event %s must be <resource>.<action> with both parts non-empty", clamp.Quote(name))
 	}
 	if !isExtended(name) {
-		return "", "", fmt.Errorf("unknown event %q", name)
+		return "", "", fmt.Errorf("unknown event %s", clamp.Quote(name))
 	}
 	return resource, action, nil
 }

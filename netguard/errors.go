@@ -3,6 +3,8 @@ package netguard
 import (
 	"errors"
 	"strings"
+
+	"github.com/hookworker/hookworker/internal/clamp"
 )
 
 // RefusedError says why the webhook sender refuses a destination. It is
@@ -22,14 +24,17 @@ type RefusedError struct {
 // Error formats the refusal, e.g.
 // "destination refused: 10.0.0.1 is in a private network (10.0.0.0/8)" or
 // "destination refused: 127.1: invalid host: non-canonical numeric IPv4 form".
+//
+// The host is cut to clamp.HostBytes: a URL's host can be megabytes long.
 func (e *RefusedError) Error() string {
+	host := clamp.String(e.Host, clamp.HostBytes)
 	switch {
 	case e.Host == "":
 		return "destination refused: " + e.Reason
 	case strings.HasPrefix(e.Reason, "is "):
-		return "destination refused: " + e.Host + " " + e.Reason
+		return "destination refused: " + host + " " + e.Reason
 	default:
-		return "destination refused: " + e.Host + ": " + e.Reason
+		return "destination refused: " + host + ": " + e.Reason
 	}
 }
 

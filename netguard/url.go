@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hookworker/hookworker/internal/clamp"
 )
 
 // reasonNumericIPv4 is the refusal reason for legacy numeric IPv4 hosts.
@@ -39,7 +41,7 @@ func (g *Guard) CheckURL(u *url.URL) error {
 		return refused("", "no URL")
 	}
 	if !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https") {
-		return refused(u.Host, fmt.Sprintf("unsupported URL scheme %q (only http and https)", u.Scheme))
+		return refused(u.Host, fmt.Sprintf("unsupported URL scheme %s (only http and https)", clamp.Quote(u.Scheme)))
 	}
 	host := u.Hostname()
 	if host == "" {

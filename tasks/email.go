@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/hookworker/hookworker/internal/clamp"
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
 )
@@ -43,8 +44,13 @@ func NewMailer(sender mail.Sender, m *metrics.Metrics, log *zap.Logger, maxRetri
 	return &Mailer{sender: sender, metrics: m, log: log, maxRetries: maxRetries}
 }
 
-// ProcessTask sends the message in t's payload.
+// ProcessTask sends the message in t's payload. The error's text is cut to
+// clamp.ErrorBytes (an SMTP server's answer can be long).
 func (h *Mailer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	return clamp.Error(h.process(ctx, t))
+}
+
+func (h *Mailer) process(ctx context.Context, t *asynq.Task) error {
 	var m mail.Message
 	if err := json.Unmarshal(t.Payload(), &m); err != nil {
 		h.metrics.Rejected.WithLabelValues(t.Type()).Inc()

@@ -17,6 +17,7 @@ import (
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/event"
+	"github.com/hookworker/hookworker/internal/clamp"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/netguard"
@@ -84,8 +85,13 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 // ProcessTask delivers one resource-change webhook. It returns nil for
 // everything that is finished (delivered, 4xx, nothing to send), a
 // PermanentError for what must be archived, and a plain or RetryAfterError
-// for what is worth another attempt.
+// for what is worth another attempt; the error's text is cut to
+// clamp.ErrorBytes (asynq keeps it in Redis).
 func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	return clamp.Error(d.process(ctx, t))
+}
+
+func (d *Deliverer) process(ctx context.Context, t *asynq.Task) error {
 	p, err := DecodeResourceChange(t.Payload(), d.maxPayload)
 	if err != nil {
 		d.metrics.Rejected.WithLabelValues(t.Type()).Inc()
@@ -176,7 +182,7 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 		URL: target.WebhookURL, Resource: resource, Body: buf.Bytes(), Secret: target.ClientSecret,
 		DeliveryID: deliveryID, Now: now,
 	})
-	log.fields = append(log.fields, zap.String("sentry_app", target.AppSlug), zap.String("delivery_id", deliveryID))
+	log.fields = append(log.fields, zap.String("sentry_app", target.AppSlug), zap.String("delivery_id", clamp.String(deliveryID, clamp.IDBytes)))
 	log.webhookURL = target.WebhookURL
 
 	var invalid *webhook.InvalidURLError

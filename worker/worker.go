@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/clamp"
 	"github.com/hookworker/hookworker/internal/version"
 	"github.com/hookworker/hookworker/mail"
 	"github.com/hookworker/hookworker/metrics"
@@ -68,6 +69,9 @@ type Worker struct {
 // New builds the handlers and the server; nothing runs until Start.
 func New(d Deps) (*Worker, error) {
 	c := d.Config
+	// No log message or error field grows with its input (asynq's lines
+	// quote producer-chosen task ids): see docs/security.md.
+	d.Log = d.Log.WithOptions(zap.WrapCore(clamp.Core))
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
