@@ -186,7 +186,14 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	log.webhookURL = target.WebhookURL
 
 	var invalid *webhook.InvalidURLError
+	var unbuildable *webhook.RequestError
 	switch {
+	case errors.As(sendErr, &unbuildable):
+		// Our fault (a task id with CR/LF, a host net/http refuses): nothing
+		// was sent, so neither the request log nor the breaker hears of it.
+		d.metrics.Rejected.WithLabelValues(t.Type()).Inc()
+		log.warn("send_webhooks.bad_request", zap.Error(sendErr))
+		return Permanent(sendErr)
 	case netguard.IsRefused(sendErr), errors.As(sendErr, &invalid):
 		d.metrics.Refused.Inc()
 		log.warn("send_webhooks.destination_refused", zap.Error(sendErr))

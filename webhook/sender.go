@@ -198,8 +198,9 @@ const standardVersion = "v1,"
 
 // Send makes one attempt. The error is a *TransportError for timeouts and
 // connection failures, a refusal of the Guard (checked with
-// netguard.IsRefused) for forbidden destinations, or the context's error
-// when ctx itself ended. A non-2xx answer is not an error.
+// netguard.IsRefused) for forbidden destinations, an *InvalidURLError or a
+// *RequestError (nothing sent) for a request that cannot be built, or the
+// context's error when ctx itself ended. A non-2xx answer is not an error.
 func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	if r.Now.IsZero() {
 		r.Now = time.Now()
@@ -211,6 +212,9 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 		return resp, &InvalidURLError{Reason: "does not parse"}
 	}
 	if err := s.guard.CheckURL(u); err != nil {
+		return resp, err
+	}
+	if err := checkRequest(u, hdr); err != nil {
 		return resp, err
 	}
 	actx, cancel := context.WithTimeout(ctx, s.timeout)
