@@ -4,9 +4,9 @@ package event
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
-
-	"github.com/hookworker/hookworker/internal/clamp"
+	"unicode/utf8"
 )
 
 // Valid returns VALID_EVENTS: the events a service hook can subscribe to, in
@@ -31,19 +31,36 @@ func Extended() []string {
 
 // Parse checks that name is "<resource>.<action>" with exactly one dot and
 // is in the extended set, and returns its two parts. Errors quote at most
-// clamp.QuoteBytes of name.
+// maxQuote bytes of name.
 func Parse(name string) (resource, action string, err error) {
 	if strings.Count(name, ".") != 1 {
-		return "", "", fmt.Errorf("event %s must be <resource>.<action> with exactly one dot", clamp.Quote(name))
+		return "", "", fmt.Errorf("event %s must be <resource>.<action> with exactly one dot", quote(name))
 	}
 	resource, action, _ = strings.Cut(name, ".")
 	if resource == "" || action == "" {
-		return "", "", fmt.Errorf("event %s must be <resource>.<action> with both parts non-empty", clamp.Quote(name))
+		return "", "", fmt.Errorf("event %s must be <resource>.<action> with both parts non-empty", quote(name))
 	}
 	if !isExtended(name) {
-		return "", "", fmt.Errorf("unknown event %s", clamp.Quote(name))
+		return "", "", fmt.Errorf("unknown event %s", quote(name))
 	}
 	return resource, action, nil
+}
+
+// maxQuote is how much of a name an error quotes (internal/clamp's
+// QuoteBytes; this package stays free of hookworker imports, for producers).
+const maxQuote = 40
+
+// quote quotes at most maxQuote bytes of s, cut at a character boundary,
+// and says how long s was when it is cut.
+func quote(s string) string {
+	if len(s) <= maxQuote {
+		return strconv.Quote(s)
+	}
+	i := maxQuote
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return strconv.Quote(s[:i]) + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func isExtended(name string) bool {

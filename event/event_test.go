@@ -1,7 +1,9 @@
 package event
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -67,5 +69,17 @@ func TestParseParts(t *testing.T) {
 	for _, bad := range []string{"Issue.created", " issue.created", "issue.created ", "issue_created", "..", "."} {
 		_, _, err := Parse(bad)
 		require.Error(t, err, "%q", bad)
+	}
+}
+
+func TestParseQuotesAtMost40Bytes(t *testing.T) {
+	for _, name := range []string{strings.Repeat("a", 900<<10), "issue." + strings.Repeat("é", 1000), strings.Repeat("x", 500) + ".created"} {
+		_, _, err := Parse(name)
+		if err == nil {
+			t.Fatalf("Parse(%.20q…) = nil", name)
+		}
+		if len(err.Error()) > 200 || !utf8.ValidString(err.Error()) {
+			t.Fatalf("error of %d bytes (valid UTF-8: %v): %.120s", len(err.Error()), utf8.ValidString(err.Error()), err)
+		}
 	}
 }
