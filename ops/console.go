@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/hookworker/hookworker/breaker"
+	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/event"
 	"github.com/hookworker/hookworker/lifecycle"
 	"github.com/hookworker/hookworker/models"
@@ -684,7 +685,9 @@ func (c *Console) App(ctx context.Context, slug string, q RequestQuery) (AppDeta
 		Filter: q, EventTypes: event.Extended(), Organizations: []OrgState{},
 	}
 	if a.WebhookURL != nil {
-		d.WebhookURL = *a.WebhookURL
+		// Shown redacted like every URL hookworker displays; the request
+		// list keeps the URL as Sentry does.
+		d.WebhookURL = config.Redact(*a.WebhookURL)
 	}
 	var pairs []pair
 	orgIDs := make([]int64, len(orgs))
