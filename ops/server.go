@@ -107,6 +107,9 @@ func New(o Options) (*Server, error) {
 		RootPath:     MonitoringPath,
 		RedisConnOpt: uiConn,
 		ReadOnly:     o.ReadOnly,
+		// Payloads and results are cut to uiMaxPayload (ops/payload.go).
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(uiPayload),
+		ResultFormatter:  asynqmon.ResultFormatterFunc(uiPayload),
 	})
 
 	mux := http.NewServeMux()
