@@ -49,7 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "resource-change":
-		return resourceChange(cfg, args[1:], stdin, stdout)
+		return resourceChange(cfg, args[1:], stdin, stdout, stderr)
 	case "bulk":
 		return bulk(cfg, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
@@ -86,7 +86,7 @@ func connect(cfg config.Config, poolSize int) (*redis.Client, error) {
 	return rdb, nil
 }
 
-func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
+func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("resource-change", flag.ContinueOnError)
 	installationID := fs.Int64("installation-id", 0, "installation to deliver to (required)")
 	ev := fs.String("event", "", "event, e.g. issue.created (required)")
@@ -96,7 +96,7 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io
 		return err
 	}
 	p := producer.ResourceChange{InstallationID: *installationID, Event: *ev}
-	raw, err := readData(*data, stdin)
+	raw, err := readData(*data, stdin, cfg.MaxPayloadBytes)
 	if err != nil {
 		return err
 	}
@@ -123,22 +123,89 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout io
 	return nil
 }
 
-// readData returns the --data value: inline JSON, @FILE or - (stdin).
-func readData(v string, stdin io.Reader) (json.RawMessage, error) {
-	var b []byte
-	var err error
+// line is one non-blank line of `enqueue bulk`'s input and its number.
+type line struct {
+	n    int
+	data []byte
+}
+
+// readLines calls emit for every non-blank line of r, trimmed, with its
+// number (counting blank lines). A line longer than maxBytes is not kept:
+// emit gets its number, its size and tooLong, and reading goes on with the
+// next line, so one oversized line costs at most maxBytes of memory and
+// loses nothing else. It returns how many lines it read.
+func readLines(r io.Reader, maxBytes int, emit func(l line, size int, tooLong bool)) (int, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	n := 0
+	for {
+		var buf []byte
+		size, tooLong := 0, false
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = br.ReadSlice('\n')
+			size += len(chunk)
+			if !tooLong && len(buf)+len(chunk) > maxBytes+2 { // room for "\r\n"
+				tooLong, buf = true, nil
+			}
+			if !tooLong {
+				buf = append(buf, chunk...)
+			}
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
+		if err != nil && err != io.EOF {
+			return n, err
+		}
+		if size == 0 && err == io.EOF {
+			return n, nil
+		}
+		n++
+		if err == nil {
+			size-- // the newline
+		}
+		text := bytes.TrimSpace(buf)
+		switch {
+		case tooLong:
+			emit(line{n: n}, size, true)
+		case len(text) > maxBytes:
+			emit(line{n: n}, len(text), true)
+		case len(text) > 0:
+			emit(line{n: n, data: text}, len(text), false) // buf is this line's own
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+	}
+}
+
+// readData returns the --data value: inline JSON, @FILE or - (stdin), at
+// most maxBytes (MAX_PAYLOAD_BYTES) of it: a larger one is refused without
+// being read whole.
+func readData(v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) {
+	var src io.Reader
 	switch {
 	case v == "":
 		return nil, nil
 	case v == "-":
-		b, err = io.ReadAll(stdin)
+		src = stdin
 	case strings.HasPrefix(v, "@"):
-		b, err = os.ReadFile(v[1:])
+		f, err := os.Open(v[1:])
+		if err != nil {
+			return nil, fmt.Errorf("--data: %w", err)
+		}
+		defer f.Close()
+		src = f
 	default:
-		b = []byte(v)
+		src = strings.NewReader(v)
 	}
+	b, err := io.ReadAll(io.LimitReader(src, int64(maxBytes)+1))
 	if err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
+	}
+	if len(b) > maxBytes {
+		return nil, fmt.Errorf("--data: payload: more than %d bytes, over the limit of %d (MAX_PAYLOAD_BYTES)", maxBytes, maxBytes)
 	}
 	if !json.Valid(b) {
 		return nil, errors.New("--data: not valid JSON")
@@ -173,10 +240,6 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 	}
 	client := asynq.NewClientFromRedisClient(ap)
 
-	type line struct {
-		n    int
-		data []byte
-	}
 	lines := make(chan line, 4*(*workers))
 	var ok, bad, failed atomic.Int64
 	var mu sync.Mutex // serialises reports on stderr
@@ -205,22 +268,19 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 			}
 		})
 	}
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64<<10), cfg.MaxPayloadBytes+1)
-	n := 0
-	for sc.Scan() {
-		n++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
+	n, readErr := readLines(stdin, cfg.MaxPayloadBytes, func(l line, size int, tooLong bool) {
+		if tooLong {
+			bad.Add(1)
+			report("line %d: payload: %d bytes is over the limit of %d (MAX_PAYLOAD_BYTES)", l.n, size, cfg.MaxPayloadBytes)
+			return
 		}
-		lines <- line{n: n, data: bytes.Clone(text)}
-	}
+		lines <- l
+	})
 	close(lines)
 	wg.Wait()
 	elapsed := time.Since(start)
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read stdin after line %d: %w", n, err)
+	if readErr != nil {
+		return fmt.Errorf("read stdin after line %d: %w", n, readErr)
 	}
 	rate := float64(ok.Load()) / elapsed.Seconds()
 	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s); %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate, bad.Load(), failed.Load())
