@@ -2,6 +2,8 @@ package embedded_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -64,4 +66,25 @@ func TestInspectorWorks(t *testing.T) {
 	require.Positive(t, info.MemoryUsage, "MEMORY USAGE answers")
 	_, err = ins.History("q", 7)
 	require.NoError(t, err)
+}
+
+// The embedded Redis carries a marker key, and Advertise writes its address
+// to a file that Close removes.
+func TestMarkerAndAddrFile(t *testing.T) {
+	t.Parallel()
+	r, err := embedded.StartRedis("127.0.0.1:0", 10*time.Millisecond)
+	require.NoError(t, err)
+	opt, err := redis.ParseURL(r.URL())
+	require.NoError(t, err)
+	c := redis.NewClient(opt)
+	defer c.Close()
+	require.Equal(t, int64(1), c.Exists(context.Background(), embedded.MarkerKey).Val())
+
+	path := filepath.Join(t.TempDir(), embedded.AddrFile)
+	require.NoError(t, r.Advertise(path))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, r.Addr()+"\n", string(b))
+	r.Close()
+	require.NoFileExists(t, path)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,50 +27,101 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	wd, _ := os.Getwd()
+	if err := run(os.Args[1:], env{getenv: os.Getenv, dir: wd}, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "enqueue:", err)
 		os.Exit(1)
 	}
 }
 
 const usage = `usage:
-  enqueue resource-change --installation-id ID --event EVENT [--data JSON|@FILE|-] [--project-id N]
+  enqueue resource-change --installation-id ID --event EVENT [--data JSON|@FILE|-] [--actor JSON|@FILE]
+                          [--project-id N]
                           enqueue one task and print its id
   enqueue bulk [--workers N] read one JSON payload per line from stdin and enqueue them all
-Redis comes from REDIS_URL, else the worker's embedded Redis at EMBEDDED_REDIS_ADDR.
+Redis comes from REDIS_URL. Without it, enqueue uses the worker's embedded Redis: at
+EMBEDDED_REDIS_ADDR if set, else at the address a worker started in this directory wrote to
+hookworker-redis.addr, else at 127.0.0.1:6379. Every command accepts --help.
 `
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// env is what a command reads from its surroundings besides the settings.
+type env struct {
+	getenv func(string) string
+	// dir is the working directory, where a worker on the embedded Redis
+	// writes its address (addrFile).
+	dir string
+}
+
+// Kept equal to embedded.AddrFile and embedded.MarkerKey (a test checks),
+// so that enqueue does not link the embedded Redis server.
+const (
+	addrFile  = "hookworker-redis.addr"
+	markerKey = "hookworker:embedded"
+)
+
+func run(args []string, e env, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("a command is required\n" + usage)
 	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
 	switch args[0] {
-	case "resource-change":
-		return resourceChange(cfg, args[1:], stdin, stdout, stderr)
-	case "bulk":
-		return bulk(cfg, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "resource-change", "bulk":
 	default:
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
+	cfg, err := config.Load(e.getenv)
+	if err != nil {
+		return err
+	}
+	if args[0] == "bulk" {
+		return bulk(cfg, e, args[1:], stdin, stdout, stderr)
+	}
+	return resourceChange(cfg, e, args[1:], stdin, stdout, stderr)
 }
 
-// connect returns a Redis client for REDIS_URL, or for the embedded Redis of
-// a running worker, after checking that it answers.
-func connect(cfg config.Config, poolSize int) (*redis.Client, error) {
-	raw := cfg.RedisURL
-	if raw == "" {
-		raw = "redis://" + cfg.EmbeddedRedisAddr + "/0"
+// redisTarget is the Redis a command writes to.
+type redisTarget struct {
+	url string
+	// desc says where it is and why, without credentials: "127.0.0.1:6379
+	// db 0 (REDIS_URL)".
+	desc string
+	// embedded is true when REDIS_URL is unset: the Redis must then be a
+	// worker's embedded one (it carries markerKey).
+	embedded bool
+}
+
+// resolveRedis picks REDIS_URL, else the worker's embedded Redis: at
+// EMBEDDED_REDIS_ADDR when it is set, else at the address a worker started
+// in the same directory advertised in addrFile, else at the default address.
+func resolveRedis(cfg config.Config, e env) (redisTarget, error) {
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return redisTarget{}, fmt.Errorf("REDIS_URL: %v", err)
+		}
+		return redisTarget{url: cfg.RedisURL, desc: fmt.Sprintf("%s db %d (REDIS_URL)", opt.Addr, opt.DB)}, nil
 	}
-	opt, err := redis.ParseURL(raw)
+	addr, from := cfg.EmbeddedRedisAddr, "the default EMBEDDED_REDIS_ADDR"
+	if e.getenv("EMBEDDED_REDIS_ADDR") != "" {
+		from = "EMBEDDED_REDIS_ADDR"
+	} else if b, err := os.ReadFile(filepath.Join(e.dir, addrFile)); err == nil {
+		if a := strings.TrimSpace(string(b)); a != "" && !strings.ContainsAny(a, "/@ ") {
+			addr, from = a, addrFile+", written by the worker"
+		}
+	}
+	return redisTarget{url: "redis://" + addr + "/0", desc: fmt.Sprintf("%s db 0 (the worker's embedded Redis, from %s)", addr, from),
+		embedded: true}, nil
+}
+
+// connect returns a client for t after checking that it answers and, for
+// the embedded Redis, that it is a hookworker worker's: writing into another
+// Redis that happens to listen there would lose the task without a word.
+func connect(t redisTarget, poolSize int) (*redis.Client, error) {
+	opt, err := redis.ParseURL(t.url)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %v", err)
+		return nil, fmt.Errorf("redis URL: %v", err)
 	}
 	opt.PoolSize = poolSize
 	rdb := redis.NewClient(opt)
@@ -78,29 +130,58 @@ func connect(cfg config.Config, poolSize int) (*redis.Client, error) {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
 		hint := ""
-		if cfg.RedisURL == "" {
-			hint = " (REDIS_URL is unset: is `worker` running with its embedded Redis?)"
+		if t.embedded {
+			hint = "; REDIS_URL is unset: is `worker` running with its embedded Redis?"
 		}
-		return nil, fmt.Errorf("redis at %s does not answer%s: %v", opt.Addr, hint, err)
+		return nil, fmt.Errorf("redis at %s does not answer%s: %v", t.desc, hint, err)
+	}
+	if t.embedded {
+		n, err := rdb.Exists(ctx, markerKey).Result()
+		if err != nil || n == 0 {
+			rdb.Close()
+			return nil, fmt.Errorf("redis at %s answers but is not a hookworker worker's embedded Redis, so the task would "+
+				"never be delivered: run enqueue in the worker's directory or with the worker's EMBEDDED_REDIS_ADDR, "+
+				"or set REDIS_URL=redis://%s/0 if the worker uses that Redis", t.desc, opt.Addr)
+		}
 	}
 	return rdb, nil
 }
 
-func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout, _ io.Writer) error {
+func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("resource-change", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	installationID := fs.Int64("installation-id", 0, "installation to deliver to (required)")
 	ev := fs.String("event", "", "event, e.g. issue.created (required)")
-	data := fs.String("data", "", "resource data: JSON, @FILE, or - for stdin (default {})")
+	data := fs.String("data", "", "resource data: a JSON object, @FILE, or - for stdin (default {})")
+	actor := fs.String("actor", "", `actor of the change: a JSON object such as {"type":"user","id":"1","name":"Ann"}, or @FILE (default: Sentry)`)
 	projectID := fs.Int64("project-id", 0, "project the change belongs to")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *installationID == 0 {
+		return errors.New("--installation-id is required (the installation_id that `worker seed` printed)")
+	}
+	if *ev == "" {
+		return errors.New("--event is required, e.g. --event issue.created")
+	}
 	p := producer.ResourceChange{InstallationID: *installationID, Event: *ev}
-	raw, err := readData(*data, stdin, cfg.MaxPayloadBytes)
+	raw, err := readData("--data", *data, stdin, cfg.MaxPayloadBytes)
 	if err != nil {
 		return err
 	}
 	p.Data = raw
+	if *actor == "-" {
+		return errors.New("--actor: give the JSON or @FILE (stdin is for --data)")
+	}
+	if p.Actor, err = readData("--actor", *actor, nil, cfg.MaxPayloadBytes); err != nil {
+		return err
+	}
 	if *projectID != 0 {
 		p.ProjectID = projectID
 	}
@@ -109,7 +190,11 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout, _
 		return err
 	}
 	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions()...)
-	rdb, err := connect(cfg, 2)
+	target, err := resolveRedis(cfg, e)
+	if err != nil {
+		return err
+	}
+	rdb, err := connect(target, 2)
 	if err != nil {
 		return err
 	}
@@ -117,9 +202,10 @@ func resourceChange(cfg config.Config, args []string, stdin io.Reader, stdout, _
 	client := asynq.NewClientFromRedisClient(rdb)
 	info, err := client.Enqueue(task)
 	if err != nil {
-		return fmt.Errorf("enqueue: %w", err)
+		return fmt.Errorf("enqueue into redis at %s: %w", target.desc, err)
 	}
 	fmt.Fprintln(stdout, info.ID)
+	fmt.Fprintf(stderr, "enqueue: wrote task %s to redis at %s\n", info.ID, target.desc)
 	return nil
 }
 
@@ -183,7 +269,7 @@ func readLines(r io.Reader, maxBytes int, emit func(l line, size int, tooLong bo
 // readData returns the --data value: inline JSON, @FILE or - (stdin), at
 // most maxBytes (MAX_PAYLOAD_BYTES) of it: a larger one is refused without
 // being read whole.
-func readData(v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) {
+func readData(name, v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) {
 	var src io.Reader
 	switch {
 	case v == "":
@@ -193,7 +279,7 @@ func readData(v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) 
 	case strings.HasPrefix(v, "@"):
 		f, err := os.Open(v[1:])
 		if err != nil {
-			return nil, fmt.Errorf("--data: %w", err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		defer f.Close()
 		src = f
@@ -202,13 +288,13 @@ func readData(v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) 
 	}
 	b, err := io.ReadAll(io.LimitReader(src, int64(maxBytes)+1))
 	if err != nil {
-		return nil, fmt.Errorf("--data: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(b) > maxBytes {
-		return nil, fmt.Errorf("--data: payload: more than %d bytes, over the limit of %d (MAX_PAYLOAD_BYTES)", maxBytes, maxBytes)
+		return nil, fmt.Errorf("%s: payload: more than %d bytes, over the limit of %d (MAX_PAYLOAD_BYTES)", name, maxBytes, maxBytes)
 	}
 	if !json.Valid(b) {
-		return nil, errors.New("--data: not valid JSON")
+		return nil, fmt.Errorf("%s: not valid JSON", name)
 	}
 	return json.RawMessage(b), nil
 }
@@ -217,16 +303,27 @@ func readData(v string, stdin io.Reader, maxBytes int) (json.RawMessage, error) 
 // enqueuers sharing one pooled client; each validates its lines and
 // enqueues them as they are (no re-encoding). Bad lines are reported by
 // number and skipped.
-func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bulk", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	workers := fs.Int("workers", 256, "concurrent enqueuers")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (bulk reads its payloads from stdin)", fs.Arg(0))
 	}
 	if *workers < 1 {
 		return errors.New("--workers must be at least 1")
 	}
-	rdb, err := connect(cfg, *workers+4)
+	target, err := resolveRedis(cfg, e)
+	if err != nil {
+		return err
+	}
+	rdb, err := connect(target, *workers+4)
 	if err != nil {
 		return err
 	}
@@ -283,7 +380,8 @@ func bulk(cfg config.Config, args []string, stdin io.Reader, stdout, stderr io.W
 		return fmt.Errorf("read stdin after line %d: %w", n, readErr)
 	}
 	rate := float64(ok.Load()) / elapsed.Seconds()
-	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s); %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate, bad.Load(), failed.Load())
+	fmt.Fprintf(stdout, "enqueued %d tasks in %.2fs (%.0f/s) to redis at %s; %d bad lines, %d failed\n", ok.Load(), elapsed.Seconds(), rate,
+		target.desc, bad.Load(), failed.Load())
 	if bad.Load() > 0 || failed.Load() > 0 {
 		return fmt.Errorf("%d of %d lines not enqueued", bad.Load()+failed.Load(), n)
 	}

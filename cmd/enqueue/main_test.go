@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/embedded"
 	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/producer"
 )
@@ -41,7 +45,7 @@ func TestBulk(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	err := bulk(cfg, []string{"--workers", "16"}, &in, &stdout, &stderr)
+	err := bulk(cfg, noEnv(t), []string{"--workers", "16"}, &in, &stdout, &stderr)
 	require.ErrorContains(t, err, "2 of 2003 lines not enqueued")
 	require.Contains(t, stdout.String(), "enqueued 2000 tasks")
 	require.Contains(t, stderr.String(), "line 12: ")
@@ -89,7 +93,7 @@ func TestBulkOversizedLines(t *testing.T) {
 	in.WriteString("{\n")                         // line 5: bad JSON
 	in.WriteString(payload(6, 10))                // line 6: no final newline
 	var stdout, stderr bytes.Buffer
-	err := bulk(cfg, []string{"--workers", "4"}, &in, &stdout, &stderr)
+	err := bulk(cfg, noEnv(t), []string{"--workers", "4"}, &in, &stdout, &stderr)
 	require.EqualError(t, err, "3 of 6 lines not enqueued")
 	require.Contains(t, stdout.String(), "enqueued 3 tasks")
 	require.Contains(t, stdout.String(), "3 bad lines")
@@ -125,18 +129,121 @@ func TestResourceChangeOversized(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(big), 0o600))
 	for _, data := range []string{big, "@" + file, "-"} {
 		var stdout bytes.Buffer
-		err := resourceChange(cfg, []string{"--installation-id", "1", "--event", "issue.created", "--data", data},
+		err := resourceChange(cfg, noEnv(t), []string{"--installation-id", "1", "--event", "issue.created", "--data", data},
 			strings.NewReader(big), &stdout, io.Discard)
 		require.ErrorContains(t, err, "over the limit of 1024 (MAX_PAYLOAD_BYTES)", data[:1])
 		require.Empty(t, stdout.String())
 	}
 	// Data under the limit whose payload, once encoded, is over it.
 	near := `{"issue":{"title":"` + strings.Repeat("a", 990) + `"}}`
-	err := resourceChange(cfg, []string{"--installation-id", "1", "--event", "issue.created", "--data", near},
+	err := resourceChange(cfg, noEnv(t), []string{"--installation-id", "1", "--event", "issue.created", "--data", near},
 		nil, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "payload: 1065 bytes is over the limit of 1024 (MAX_PAYLOAD_BYTES)")
 
 	n, err := r.Client.DBSize(context.Background()).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing reached Redis")
+}
+
+// noEnv is a command's surroundings with no variable set and an empty
+// working directory.
+func noEnv(t *testing.T) env {
+	return env{getenv: func(string) string { return "" }, dir: t.TempDir()}
+}
+
+func TestConstantsMatchEmbedded(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, embedded.AddrFile, addrFile)
+	require.Equal(t, embedded.MarkerKey, markerKey)
+}
+
+// Every command answers --help with exit status 0; missing flags are named.
+func TestHelpAndRequiredFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"resource-change", "--help"}, {"resource-change", "-h"}, {"bulk", "--help"}} {
+		var stdout bytes.Buffer
+		require.NoError(t, run(args, noEnv(t), nil, &stdout, io.Discard), "%v", args)
+		require.Contains(t, stdout.String(), "sage", "%v prints its usage", args)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"resource-change", "--installation-id", "1"}, "--event is required, e.g. --event issue.created"},
+		{[]string{"resource-change", "--event", "issue.created"}, "--installation-id is required"},
+		{[]string{"resource-change", "--installation-id", "1", "--event", "issue.created", "--actor", "[]"}, "payload: actor must be a JSON object"},
+		{[]string{"resource-change", "--installation-id", "1", "--event", "issue.created", "--actor", "{"}, "--actor: not valid JSON"},
+		{[]string{"resource-change", "--installation-id", "1", "--event", "issue.created", "--project-id", "-3"}, "project_id must be positive"},
+		{[]string{"nope"}, `unknown command "nope"`},
+	} {
+		err := run(tt.args, noEnv(t), nil, io.Discard, io.Discard)
+		require.ErrorContains(t, err, tt.want, "%v", tt.args)
+	}
+}
+
+// resource-change sends --actor and says which Redis it wrote to, without
+// the password.
+func TestResourceChangeActorAndTarget(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	cfg := config.Defaults()
+	cfg.RedisURL = r.URL
+	var stdout, stderr bytes.Buffer
+	err := resourceChange(cfg, noEnv(t), []string{"--installation-id", "3", "--event", "comment.created",
+		"--data", `{"comment":{"id":"1"}}`, "--actor", `{"type":"user","id":"9","name":"Ann"}`}, nil, &stdout, &stderr)
+	require.NoError(t, err)
+	id := strings.TrimSpace(stdout.String())
+	info, err := asynq.NewInspectorFromRedisClient(r.Client).GetTaskInfo(producer.QueueAppPlatform, id)
+	require.NoError(t, err)
+	require.Equal(t, `{"installation_id":3,"event":"comment.created","data":{"comment":{"id":"1"}},"actor":{"type":"user","id":"9","name":"Ann"}}`,
+		string(info.Payload))
+	opt := r.Client.Options()
+	require.Equal(t, fmt.Sprintf("enqueue: wrote task %s to redis at %s db %d (REDIS_URL)\n", id, opt.Addr, opt.DB), stderr.String())
+	if opt.Password != "" {
+		require.NotContains(t, stderr.String(), opt.Password)
+	}
+}
+
+// Without REDIS_URL, enqueue writes only into a worker's embedded Redis: at
+// EMBEDDED_REDIS_ADDR, else at the address the worker advertised in the
+// working directory; another Redis at that address is refused by name.
+func TestEmbeddedTarget(t *testing.T) {
+	t.Parallel()
+	emb, err := embedded.StartRedis("127.0.0.1:0", 10*time.Millisecond)
+	require.NoError(t, err)
+	t.Cleanup(emb.Close)
+	other := testenv.NewRedis(t) // a Redis that is not the worker's
+	otherAddr := other.Client.Options().Addr
+	cfg := config.Defaults()
+	cfg.EmbeddedRedisAddr = otherAddr
+	args := []string{"--installation-id", "1", "--event", "issue.created"}
+
+	// The worker's directory: its address file wins over the default.
+	dir := t.TempDir()
+	require.NoError(t, emb.Advertise(filepath.Join(dir, addrFile)))
+	var stdout, stderr bytes.Buffer
+	e := env{getenv: func(string) string { return "" }, dir: dir}
+	require.NoError(t, resourceChange(cfg, e, args, nil, &stdout, &stderr))
+	require.Contains(t, stderr.String(), "to redis at "+emb.Addr()+" db 0 (the worker's embedded Redis, from hookworker-redis.addr")
+	embClient := redis.NewClient(&redis.Options{Addr: emb.Addr()})
+	defer embClient.Close()
+	_, err = asynq.NewInspectorFromRedisClient(embClient).GetTaskInfo(producer.QueueAppPlatform, strings.TrimSpace(stdout.String()))
+	require.NoError(t, err, "the task is in the worker's Redis")
+
+	// EMBEDDED_REDIS_ADDR pointing at another Redis: refused, nothing written.
+	e = env{getenv: func(k string) string {
+		if k == "EMBEDDED_REDIS_ADDR" {
+			return otherAddr
+		}
+		return ""
+	}, dir: dir}
+	err = resourceChange(cfg, e, args, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "redis at "+otherAddr+" db 0 (the worker's embedded Redis, from EMBEDDED_REDIS_ADDR) answers but is not a hookworker worker's embedded Redis")
+	err = bulk(cfg, noEnv(t), nil, strings.NewReader(`{"installation_id":1,"event":"issue.created"}`), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "is not a hookworker worker's embedded Redis", "the default address, no file")
+	db0 := redis.NewClient(&redis.Options{Addr: otherAddr, Username: other.Client.Options().Username, Password: other.Client.Options().Password})
+	defer db0.Close()
+	n, err := db0.Exists(context.Background(), "asynq:{"+producer.QueueAppPlatform+"}:pending").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing was written into the other Redis's database 0")
 }

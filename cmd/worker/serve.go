@@ -44,6 +44,9 @@ func serve(cfg config.Config, log *zap.Logger) error {
 		}
 		defer emb.Close()
 		redisURL = emb.URL()
+		if err := emb.Advertise(embedded.AddrFile); err != nil {
+			log.Warn("embedded.not_advertised", zap.Error(err)) // enqueue then needs EMBEDDED_REDIS_ADDR
+		}
 		log.Warn("embedded.mode: REDIS_URL is unset, so queues live in an in-process Redis and are lost when the worker stops; this mode is for trying hookworker out",
 			zap.String("embedded_redis_addr", emb.Addr()))
 	}
