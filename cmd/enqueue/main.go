@@ -23,7 +23,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/producer"
+	"github.com/hookworker/hookworker/store"
 )
 
 func main() {
@@ -36,7 +38,7 @@ func main() {
 
 const usage = `usage:
   enqueue resource-change --installation-id ID --event EVENT [--data JSON|@FILE|-] [--actor JSON|@FILE]
-                          [--project-id N]
+                          [--project-id N] [--no-check]
                           enqueue one task and print its id
   enqueue bulk [--workers N] read one JSON payload per line from stdin and enqueue them all
 Redis comes from REDIS_URL. Without it, enqueue uses the worker's embedded Redis: at
@@ -155,6 +157,7 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	data := fs.String("data", "", "resource data: a JSON object, @FILE, or - for stdin (default {})")
 	actor := fs.String("actor", "", `actor of the change: a JSON object such as {"type":"user","id":"1","name":"Ann"}, or @FILE (default: Sentry)`)
 	projectID := fs.Int64("project-id", 0, "project the change belongs to")
+	noCheck := fs.Bool("no-check", false, "do not look the installation up in the database (for producers without access to it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -194,6 +197,9 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	if err != nil {
 		return err
 	}
+	if !*noCheck {
+		checkInstallation(cfg, e, p.InstallationID, stderr)
+	}
 	rdb, err := connect(target, 2)
 	if err != nil {
 		return err
@@ -207,6 +213,42 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	fmt.Fprintln(stdout, info.ID)
 	fmt.Fprintf(stderr, "enqueue: wrote task %s to redis at %s\n", info.ID, target.desc)
 	return nil
+}
+
+// checkInstallation warns on w when the installation does not exist (or is
+// not installed) in the database enqueue can reach: DATABASE_URL, else the
+// embedded SQLite file in the working directory (e.dir, which models.Open
+// also uses) if there is one. The task
+// is enqueued anyway; the worker would skip it. A database it cannot reach
+// is a warning too, never an error: producers need no database.
+func checkInstallation(cfg config.Config, e env, id int64, w io.Writer) {
+	label := "DATABASE_URL"
+	if cfg.DatabaseURL == "" {
+		label = filepath.Join(e.dir, models.EmbeddedDatabaseFile)
+		if _, err := os.Stat(label); err != nil {
+			fmt.Fprintf(w, "enqueue: installation %d not checked: no DATABASE_URL and no %s here (--no-check skips the check)\n",
+				id, models.EmbeddedDatabaseFile)
+			return
+		}
+	}
+	db, err := models.Open(cfg.DatabaseURL)
+	if err != nil {
+		fmt.Fprintf(w, "enqueue: warning: installation %d not checked: %v\n", id, err)
+		return
+	}
+	if sqlDB, err := db.DB(); err == nil {
+		defer sqlDB.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = store.New(db).Target(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fmt.Fprintf(w, "enqueue: warning: installation %d does not exist or is not installed in the database at %s: "+
+			"the worker will skip this task (missing_installation); --no-check skips this check\n", id, label)
+	case err != nil:
+		fmt.Fprintf(w, "enqueue: warning: installation %d not checked: %v\n", id, err)
+	}
 }
 
 // line is one non-blank line of `enqueue bulk`'s input and its number.

@@ -19,6 +19,7 @@ import (
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/embedded"
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/producer"
 )
 
@@ -198,7 +199,7 @@ func TestResourceChangeActorAndTarget(t *testing.T) {
 	require.Equal(t, `{"installation_id":3,"event":"comment.created","data":{"comment":{"id":"1"}},"actor":{"type":"user","id":"9","name":"Ann"}}`,
 		string(info.Payload))
 	opt := r.Client.Options()
-	require.Equal(t, fmt.Sprintf("enqueue: wrote task %s to redis at %s db %d (REDIS_URL)\n", id, opt.Addr, opt.DB), stderr.String())
+	require.Contains(t, stderr.String(), fmt.Sprintf("enqueue: wrote task %s to redis at %s db %d (REDIS_URL)\n", id, opt.Addr, opt.DB))
 	if opt.Password != "" {
 		require.NotContains(t, stderr.String(), opt.Password)
 	}
@@ -246,4 +247,34 @@ func TestEmbeddedTarget(t *testing.T) {
 	n, err := db0.Exists(context.Background(), "asynq:{"+producer.QueueAppPlatform+"}:pending").Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing was written into the other Redis's database 0")
+}
+
+// resource-change warns when the installation does not exist in the
+// database it can reach, enqueues anyway, and --no-check skips the lookup.
+func TestInstallationCheck(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	pg := testenv.NewPostgres(t)
+	require.NoError(t, models.Migrate(pg.DB))
+	seed, err := models.Seed(pg.DB, models.SeedOptions{WebhookURL: "https://example.com/hook", Status: models.AppInternal})
+	require.NoError(t, err)
+	cfg := config.Defaults()
+	cfg.RedisURL, cfg.DatabaseURL = r.URL, pg.URL
+
+	enqueue := func(id int64, extra ...string) string {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--installation-id", fmt.Sprint(id), "--event", "issue.created"}, extra...)
+		require.NoError(t, resourceChange(cfg, noEnv(t), args, nil, &stdout, &stderr))
+		require.NotEmpty(t, strings.TrimSpace(stdout.String()), "enqueued anyway")
+		return stderr.String()
+	}
+	require.NotContains(t, enqueue(seed.InstallationID), "warning")
+	missing := seed.InstallationID + 1_000_000
+	require.Contains(t, enqueue(missing), fmt.Sprintf("enqueue: warning: installation %d does not exist or is not installed in the database at DATABASE_URL", missing))
+	require.NotContains(t, enqueue(missing, "--no-check"), "installation")
+
+	cfg.DatabaseURL = "" // no database here: said, not an error
+	var stderr bytes.Buffer
+	require.NoError(t, resourceChange(cfg, noEnv(t), []string{"--installation-id", "5", "--event", "issue.created"}, nil, io.Discard, &stderr))
+	require.Contains(t, stderr.String(), "installation 5 not checked: no DATABASE_URL and no hookworker.db here")
 }
