@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config is every setting of hookworker. Each field names its variable and
@@ -129,6 +130,14 @@ type Config struct {
 	// cached; 0 disables the cache. A disable reaches every worker's cache
 	// at once; other changes to the rows take up to this long. Defaults to 5s.
 	CacheTTL time.Duration
+	// IngestAddr is INGEST_ADDR, the address of the HTTP ingest API
+	// (POST /v1/resource-changes) for producers in any language; empty or
+	// "off" disables it. Defaults to off.
+	IngestAddr string
+	// IngestTokens is INGEST_TOKENS, the comma-separated bearer tokens the
+	// ingest API accepts, each at least 16 characters without whitespace;
+	// required when INGEST_ADDR is on. Defaults to empty.
+	IngestTokens []string
 }
 
 // serverFetchers is WORKER_FETCHERS's default when REDIS_URL is set.
@@ -205,6 +214,14 @@ func Load(getenv func(string) string) (Config, error) {
 	p.duration("DELAYED_TASK_CHECK_INTERVAL", &c.DelayedTaskCheckInterval, 10*time.Millisecond, time.Minute)
 	p.integer("MAX_PAYLOAD_BYTES", &c.MaxPayloadBytes, 1024, 64<<20)
 	p.duration("CACHE_TTL", &c.CacheTTL, 0, time.Hour)
+	p.str("INGEST_ADDR", &c.IngestAddr)
+	if v, ok := p.get("INGEST_TOKENS"); ok {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				c.IngestTokens = append(c.IngestTokens, tok)
+			}
+		}
+	}
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -252,11 +269,32 @@ func (c Config) validate() error {
 	if err := checkURL(c.BaseURL, "http", "https"); err != nil {
 		return fmt.Errorf("config: BASE_URL: %w", err)
 	}
+	if err := checkIngest(c.IngestAddr, c.IngestTokens); err != nil {
+		return err
+	}
 	if c.OpsBasicAuth != "" {
 		user, pass, ok := strings.Cut(c.OpsBasicAuth, ":")
 		if !ok || user == "" || pass == "" {
 			return fmt.Errorf("config: OPS_BASIC_AUTH: want user:pass")
 		}
+	}
+	return nil
+}
+
+// IngestOn reports whether INGEST_ADDR turns the ingest API on.
+func (c Config) IngestOn() bool {
+	return c.IngestAddr != "" && !strings.EqualFold(c.IngestAddr, "off")
+}
+
+// checkIngest checks INGEST_TOKENS; its errors never repeat a token.
+func checkIngest(addr string, tokens []string) error {
+	for _, tok := range tokens {
+		if len(tok) < 16 || strings.ContainsFunc(tok, unicode.IsSpace) {
+			return fmt.Errorf("config: INGEST_TOKENS: each token must be at least 16 characters without whitespace")
+		}
+	}
+	if addr != "" && !strings.EqualFold(addr, "off") && len(tokens) == 0 {
+		return fmt.Errorf("config: INGEST_TOKENS: required when INGEST_ADDR is set (the ingest API accepts no request without a token)")
 	}
 	return nil
 }

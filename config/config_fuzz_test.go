@@ -14,7 +14,7 @@ import (
 func FuzzConfigLoad(f *testing.F) {
 	variables := Variables()
 	secret := func(name string) bool {
-		return name == "REDIS_URL" || name == "DATABASE_URL" || name == "SMTP_URL" || name == "OPS_BASIC_AUTH"
+		return name == "REDIS_URL" || name == "DATABASE_URL" || name == "SMTP_URL" || name == "OPS_BASIC_AUTH" || name == "INGEST_TOKENS"
 	}
 	f.Add(uint8(0), "redis://:hunter2hunter2@127.0.0.1:6379/0", uint8(2), "postgres://u:pw@db/x")
 	f.Add(uint8(0), "redis://:hunter2hunter2@host:notaport/0", uint8(9), "0")

@@ -121,6 +121,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		"DELAYED_TASK_CHECK_INTERVAL": "2s",
 		"MAX_PAYLOAD_BYTES":           "4096",
 		"CACHE_TTL":                   "30s",
+		"INGEST_ADDR":                 "127.0.0.1:8090",
+		"INGEST_TOKENS":               " 0123456789abcdef , ,fedcba9876543210",
 	}
 	c, err := loadEnv(env)
 	require.NoError(t, err)
@@ -156,11 +158,13 @@ func TestLoadEveryVariable(t *testing.T) {
 		DelayedTaskCheckInterval: 2 * time.Second,
 		MaxPayloadBytes:          4096,
 		CacheTTL:                 30 * time.Second,
+		IngestAddr:               "127.0.0.1:8090",
+		IngestTokens:             []string{"0123456789abcdef", "fedcba9876543210"},
 	}, c)
 
 	// Every variable set above was read: changing any one of them to a bad
 	// value is an error naming it (strings that accept anything excepted).
-	free := map[string]bool{"EMBEDDED_REDIS_ADDR": true, "HTTP_ADDR": true}
+	free := map[string]bool{"EMBEDDED_REDIS_ADDR": true, "HTTP_ADDR": true, "INGEST_ADDR": true}
 	for name := range env {
 		if free[name] {
 			continue
@@ -275,4 +279,21 @@ func TestWebhookStandardHeaders(t *testing.T) {
 	}
 	_, err := loadEnv(map[string]string{"WEBHOOK_STANDARD_HEADERS": "off"})
 	require.ErrorContains(t, err, "config: WEBHOOK_STANDARD_HEADERS: ")
+}
+
+func TestIngestSettings(t *testing.T) {
+	t.Parallel()
+	c, err := loadEnv(map[string]string{})
+	require.NoError(t, err)
+	require.False(t, c.IngestOn(), "off by default")
+	c, err = loadEnv(map[string]string{"INGEST_ADDR": "off"})
+	require.NoError(t, err)
+	require.False(t, c.IngestOn())
+	_, err = loadEnv(map[string]string{"INGEST_ADDR": "127.0.0.1:8090"})
+	require.EqualError(t, err, "config: INGEST_TOKENS: required when INGEST_ADDR is set (the ingest API accepts no request without a token)")
+	_, err = loadEnv(map[string]string{"INGEST_ADDR": "127.0.0.1:8090", "INGEST_TOKENS": "shortsecret"})
+	require.EqualError(t, err, "config: INGEST_TOKENS: each token must be at least 16 characters without whitespace")
+	c, err = loadEnv(map[string]string{"INGEST_ADDR": "127.0.0.1:8090", "INGEST_TOKENS": "0123456789abcdef"})
+	require.NoError(t, err)
+	require.True(t, c.IngestOn())
 }

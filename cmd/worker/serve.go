@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/embedded"
+	"github.com/hookworker/hookworker/ingest"
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/ops"
@@ -71,10 +74,18 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	ingestServer, err := startIngest(cfg, rdb, m, log)
+	if err != nil {
+		if opsServer != nil {
+			opsServer.Shutdown(context.Background()) //nolint:errcheck // already failing
+		}
+		return err
+	}
 	if err := w.Start(); err != nil {
 		if opsServer != nil {
 			opsServer.Shutdown(context.Background()) //nolint:errcheck // already failing
 		}
+		ingestServer.shutdown(log)
 		return err
 	}
 	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.Int("fetchers", cfg.WorkerFetchers), zap.String("redis", config.Redact(redisURL)),
@@ -90,9 +101,61 @@ func serve(cfg config.Config, log *zap.Logger) error {
 		}
 		cancel()
 	}
+	ingestServer.shutdown(log)
 	w.Shutdown()
 	log.Info("worker.stopped")
 	return nil
+}
+
+// ingestListener is the HTTP ingest API's server (nil when INGEST_ADDR is
+// off).
+type ingestListener struct {
+	srv     *http.Server
+	handler *ingest.Handler
+	done    chan struct{}
+}
+
+// startIngest starts the HTTP ingest API on INGEST_ADDR, or returns nil
+// when it is off.
+func startIngest(cfg config.Config, rdb *redis.Client, m *metrics.Metrics, log *zap.Logger) (*ingestListener, error) {
+	if !cfg.IngestOn() {
+		return nil, nil
+	}
+	h, err := ingest.New(ingest.Config{Redis: rdb, Tokens: cfg.IngestTokens, MaxPayloadBytes: cfg.MaxPayloadBytes, Registerer: m.Registry})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.IngestAddr)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("ingest API: listen on INGEST_ADDR %s: %w", cfg.IngestAddr, err)
+	}
+	l := &ingestListener{handler: h, done: make(chan struct{}), srv: &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	}}
+	go func() {
+		defer close(l.done)
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("ingest.serve_failed", zap.Error(err))
+		}
+	}()
+	log.Info("ingest.listening", zap.String("addr", ln.Addr().String()))
+	return l, nil
+}
+
+// shutdown stops accepting ingest requests and lets those in flight finish.
+func (l *ingestListener) shutdown(log *zap.Logger) {
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opsShutdownTimeout)
+	defer cancel()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		log.Warn("ingest.shutdown", zap.Error(err))
+	}
+	<-l.done
+	l.handler.Close() //nolint:errcheck // closing at exit
 }
 
 // startOps starts the operator HTTP server on HTTP_ADDR, or returns nil when
