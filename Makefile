@@ -7,7 +7,7 @@ help: ## list the targets
 run: ## run the worker on embedded defaults (in-memory Redis, SQLite, console mail)
 	$(GO) run ./cmd/worker
 
-test: ## run every test with -race against real Redis and PostgreSQL (found or started)
+test: ## run every test with -race against a throwaway Redis and PostgreSQL (TEST_REDIS_URL/TEST_DATABASE_URL to name others)
 	./scripts/test.sh
 
 test-short: ## same, without the race detector
@@ -24,7 +24,7 @@ bench-go: ## Go micro-benchmarks of the delivery path: body+signature, request l
 	$(GO) test -run '^$$' -bench . -benchmem ./webhook ./requestlog ./tasks
 
 faults: ## fault tests with real processes: SIGKILL/SIGTERM, Redis restart, PostgreSQL stop, hostile receivers (minutes)
-	$(GO) test -tags faults -v -timeout 30m ./faults/
+	./scripts/test.sh -tags faults -v -timeout 30m ./faults/
 
 build: ## build bin/worker and bin/enqueue
 	$(GO) build -o bin/ ./cmd/...
