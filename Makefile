@@ -17,7 +17,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
-bench: ## measure against performance.md's targets on real Redis/PostgreSQL (ARGS="--quick", "--json", see --help)
+bench: ## measure the delivery rate against the README's Performance targets on real Redis/PostgreSQL (ARGS="--quick", "--json", see --help)
 	$(GO) run ./cmd/bench $(ARGS)
 
 bench-go: ## Go micro-benchmarks of the delivery path: body+signature, request log entry, payload decoding
@@ -26,7 +26,7 @@ bench-go: ## Go micro-benchmarks of the delivery path: body+signature, request l
 faults: ## fault tests with real processes: SIGKILL/SIGTERM, Redis restart, PostgreSQL stop, hostile receivers (minutes)
 	./scripts/test.sh -tags faults -v -timeout 30m ./faults/
 
-build: ## build bin/worker and bin/enqueue
+build: ## build bin/worker, bin/enqueue, bin/receiver and bin/bench
 	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: help run test test-short lint bench bench-go faults build
