@@ -10,6 +10,7 @@
 // an existing Redis instead, the tests use only the database number in the
 // URL: one test at a time, only while it is empty, deleting what they wrote.
 // On PostgreSQL every test creates a database of its own and drops it.
+// NewRedisCluster and NewRedisSentinel start private multi-node topologies.
 package testenv
 
 import (

@@ -182,3 +182,72 @@ func TestPostgresDatabaseIsDropped(t *testing.T) {
 		t.Fatalf("database %q still exists after its test (%d)", name, n)
 	}
 }
+
+// TestRedisClusterComesUp: three masters share the slots, and a go-redis
+// ClusterClient writes and reads keys that land on every one of them.
+func TestRedisClusterComesUp(t *testing.T) {
+	t.Parallel()
+	c := NewRedisCluster(t)
+	if len(c.Nodes) != 3 {
+		t.Fatalf("%d nodes, want 3", len(c.Nodes))
+	}
+	ctx := context.Background()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer rdb.Close()
+	owners := map[string]bool{}
+	for i := range 30 {
+		key := fmt.Sprintf("key-%d", i)
+		if err := rdb.Set(ctx, key, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		if got, err := rdb.Get(ctx, key).Int(); err != nil || got != i {
+			t.Fatalf("GET %s = %d, %v; want %d", key, got, err, i)
+		}
+		node, err := rdb.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[node.Options().Addr] = true
+	}
+	if len(owners) != 3 {
+		t.Fatalf("30 keys landed on %d masters, want all 3: %v", len(owners), owners)
+	}
+}
+
+// TestRedisSentinelComesUp: a FailoverClient finds the master through the
+// Sentinels, writes, and the write reaches the replica; after the master
+// is killed the Sentinels promote the replica and the client writes again.
+func TestRedisSentinelComesUp(t *testing.T) {
+	t.Parallel()
+	s := NewRedisSentinel(t)
+	ctx := context.Background()
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs()})
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "k", "v1", 0).Err(); err != nil {
+		t.Fatalf("SET through Sentinel: %v", err)
+	}
+	if got, err := rdb.Get(ctx, "k").Result(); err != nil || got != "v1" {
+		t.Fatalf("GET = %q, %v", got, err)
+	}
+	replica := redis.NewClient(&redis.Options{Addr: s.Replica.Addr})
+	defer replica.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for replica.Get(ctx, "k").Val() != "v1" {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached the replica")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	s.Master.Kill()
+	deadline = time.Now().Add(45 * time.Second)
+	for rdb.Set(ctx, "k", "v2", 0).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no master to write to 45 s after the old one was killed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := replica.Get(ctx, "k").Val(); got != "v2" {
+		t.Fatalf("after failover the replica holds %q, want v2 (it is the master now)", got)
+	}
+}
