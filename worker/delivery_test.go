@@ -446,7 +446,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("date stamped when the result is recorded", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		var mu sync.Mutex
 		var arrived []time.Time
@@ -482,7 +482,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("hostile receiver and URL: every entry within 8 KiB", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Sentry-Hook-Error", strings.Repeat("e", 60<<10))
