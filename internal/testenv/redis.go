@@ -362,3 +362,17 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// TestKeys returns every key of the test's database except the one testenv
+// holds the database with on an existing Redis: what a test that checks a
+// database's whole content should compare (not KEYS * or DBSIZE).
+func TestKeys(ctx context.Context, c *redis.Client) ([]string, error) {
+	var keys []string
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if k := iter.Val(); k != externalLeaseKey {
+			keys = append(keys, k)
+		}
+	}
+	return keys, iter.Err()
+}
