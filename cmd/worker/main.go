@@ -56,9 +56,10 @@ func runOn(args []string, getenv func(string) string, stdout io.Writer, onTermin
 	case cmd == "help" || isHelp(cmd):
 		fmt.Fprint(stdout, usage)
 		return nil
-	case slices.ContainsFunc(args, isHelp):
+	case cmd != "apps" && slices.ContainsFunc(args, isHelp):
 		// Before the settings are read: help must work whatever they are,
-		// and must never run the command.
+		// and must never run the command. (`apps` answers its own --help,
+		// per subcommand, without connecting anywhere.)
 		if cmd == "seed" {
 			fs, _ := seedFlags()
 			fs.SetOutput(stdout)
