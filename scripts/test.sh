@@ -30,6 +30,7 @@ tmp=""
 pids=()
 cleanup() {
   local rc=$? # the tests' status: what cleanup does last must not replace it
+  trap '' INT TERM # a second Ctrl-C must not leave a server behind
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   if [ -n "${pg_ctl:-}" ] && [ -n "$tmp" ] && [ -d "$tmp/pg" ]; then
     $pg_as "$pg_ctl" -D "$tmp/pg" -m immediate stop >/dev/null 2>&1 || true
