@@ -114,7 +114,7 @@ func TestRuleTable(t *testing.T) {
 	for i, tc := range tests {
 		appID := int64(100 + i)
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			testenv.Parallel(t)
 			clk := &fakeClock{}
 			b := New(rdb, Options{Now: func() time.Time { return clk.t }, TimeoutThreshold: tc.threshold})
 			for _, d := range tc.history {

@@ -4,8 +4,8 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"github.com/hookworker/hookworker/netguard"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hookworker/hookworker/netguard"
 )
 
 // Config is every setting of hookworker. Each field names its variable and
@@ -249,7 +253,7 @@ func Variables() []string {
 
 func (c Config) validate() error {
 	if c.RedisURL != "" {
-		if err := checkURL(c.RedisURL, "redis", "rediss", "redis-sentinel"); err != nil {
+		if err := checkRedisURL(c.RedisURL); err != nil {
 			return fmt.Errorf("config: REDIS_URL: %w", err)
 		}
 	}
@@ -295,6 +299,25 @@ func checkIngest(addr string, tokens []string) error {
 	}
 	if addr != "" && !strings.EqualFold(addr, "off") && len(tokens) == 0 {
 		return fmt.Errorf("config: INGEST_TOKENS: required when INGEST_ADDR is set (the ingest API accepts no request without a token)")
+	}
+	return nil
+}
+
+// checkRedisURL checks REDIS_URL as the Redis client will read it, so a
+// mistake is reported by name at start ("invalid database number") rather
+// than when connecting. The error never repeats a password.
+func checkRedisURL(raw string) error {
+	if u, err := url.Parse(raw); err == nil {
+		switch s := strings.ToLower(u.Scheme); s {
+		case "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+			return fmt.Errorf("%s:// is not supported: hookworker talks to one Redis node; give that node's redis:// or rediss:// URL", s)
+		}
+	}
+	if err := checkURL(raw, "redis", "rediss"); err != nil {
+		return err
+	}
+	if _, err := redis.ParseURL(raw); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
 	}
 	return nil
 }

@@ -42,3 +42,16 @@ func (c *ConsoleSender) Send(ctx context.Context, m Message) error {
 	)
 	return nil
 }
+
+// Delivers is false: a ConsoleSender only logs, so callers report its
+// messages as logged ("email.logged"), never as sent.
+func (c *ConsoleSender) Delivers() bool { return false }
+
+// Delivers reports whether s hands messages to a mail server; senders that
+// only print them (ConsoleSender) say false through a Delivers method.
+func Delivers(s Sender) bool {
+	if d, ok := s.(interface{ Delivers() bool }); ok {
+		return d.Delivers()
+	}
+	return true
+}

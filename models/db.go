@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -22,12 +23,12 @@ const EmbeddedDatabaseFile = "hookworker.db"
 // parameters, to stderr.
 func Open(databaseURL string) (*gorm.DB, error) {
 	cfg := &gorm.Config{
-		Logger: logger.New(log.New(os.Stderr, "gorm: ", log.LstdFlags), logger.Config{
+		Logger: quietErrors{logger.New(log.New(os.Stderr, "gorm: ", log.LstdFlags), logger.Config{
 			SlowThreshold:             500 * time.Millisecond,
 			LogLevel:                  logger.Warn,
 			IgnoreRecordNotFoundError: true,
 			ParameterizedQueries:      true,
-		}),
+		})},
 		PrepareStmt: true,
 	}
 	if databaseURL == "" {
@@ -62,4 +63,26 @@ func Migrate(db *gorm.DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// quietErrors is gorm's logger without its lines for failures: every failed
+// statement, and a failed open, comes back to the caller as an error, which
+// reports it once with context; gorm's own copy (with a source path) would
+// print it twice. Slow statements are still logged.
+type quietErrors struct{ logger.Interface }
+
+// LogMode keeps the wrapper around the re-levelled logger.
+func (q quietErrors) LogMode(l logger.LogLevel) logger.Interface {
+	return quietErrors{q.Interface.LogMode(l)}
+}
+
+// Error drops gorm's own error line ("failed to initialize database").
+func (quietErrors) Error(context.Context, string, ...any) {}
+
+// Trace logs a slow statement, never a failed one.
+func (q quietErrors) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err != nil {
+		return
+	}
+	q.Interface.Trace(ctx, begin, fc, nil)
 }

@@ -212,6 +212,7 @@ const indexText = `hookworker operator endpoints:
   /readyz        200 when Redis and the database answer, else 503 with the reason
   /metrics       Prometheus metrics
   /monitoring/   asynq web UI (queues, tasks, retries, archive)
+  /debug/pprof/  Go profiler
 `
 
 const indexConsoleText = `  /apps/         integration console (apps, breaker counters, request log, re-enable)

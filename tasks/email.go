@@ -63,7 +63,11 @@ func (h *Mailer) process(ctx context.Context, t *asynq.Task) error {
 	err := h.sender.Send(ctx, m)
 	if err == nil {
 		h.metrics.Emails.WithLabelValues("sent").Inc()
-		h.log.Info("email.sent", zap.String("subject", m.Subject))
+		word := "email.sent"
+		if !mail.Delivers(h.sender) {
+			word = "email.logged" // console mode: printed, not sent
+		}
+		h.log.Info(word, zap.String("subject", m.Subject))
 		return nil
 	}
 	h.metrics.Emails.WithLabelValues("failed").Inc()

@@ -101,6 +101,17 @@ func TestMailerSends(t *testing.T) {
 	require.Equal(t, 1, b.logs.FilterMessage("email.sent").Len())
 }
 
+// TestConsoleMailerSaysLogged: without SMTP_URL an e-mail is printed, and
+// the log line says so rather than claiming it was sent.
+func TestConsoleMailerSaysLogged(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zapcore.DebugLevel)
+	mailer := tasks.NewMailer(mail.NewConsoleSender(zap.New(core), "Hookworker <noreply@hookworker.test>"), metrics.New(), zap.New(core), 3)
+	require.NoError(t, mailer.ProcessTask(context.Background(), emailTask(t, disabledMail(t, "owner@example.com"))))
+	require.Equal(t, 1, logs.FilterMessage("email.logged").Len())
+	require.Zero(t, logs.FilterMessage("email.sent").Len())
+}
+
 func TestMailerPermanentRejectionIsArchived(t *testing.T) {
 	t.Parallel()
 	b := setupMailer(t, "", 5)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/internal/version"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/requestlog"
@@ -209,13 +210,13 @@ func TestDeliveryOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			testenv.Parallel(t)
 			runOutcome(t, h.forSub(t), tc)
 		})
 	}
 
 	t.Run("302 is the answer, not followed", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		elsewhere := statusReceiver(t, http.StatusOK)
 		tc := outcomeCase{event: "issue.ignored", status: models.AppUnpublished,
@@ -302,7 +303,7 @@ func TestDeliveryRequest(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *config.Config) { c.WebhookMaxRetries = dlMaxRetries }})
 
 	t.Run("headers and body across retries", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader([]int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusOK}[n-1])
@@ -368,7 +369,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("the worker's retry limit wins over the producer's", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := statusReceiver(t, http.StatusBadGateway)
 		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"issue.assigned"}})
@@ -379,7 +380,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("payload actor", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := statusReceiver(t, http.StatusAccepted)
 		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppPublished, Events: []string{"comment.created"}})
@@ -396,7 +397,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("error_id and project_id from response headers", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		const id1, id3 = "0123456789abcdef0123456789abcdef", "fedcba98-7654-3210-fedc-ba9876543210"
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
@@ -445,7 +446,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("date stamped when the result is recorded", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		var mu sync.Mutex
 		var arrived []time.Time
@@ -481,7 +482,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("hostile receiver and URL: every entry within 8 KiB", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Sentry-Hook-Error", strings.Repeat("e", 60<<10))
@@ -518,7 +519,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("request log trimmed to 100", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		rc := statusReceiver(t, http.StatusInternalServerError)
 		seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"metric_alert.open"}})
@@ -548,7 +549,7 @@ func TestDeliveryRequest(t *testing.T) {
 	})
 
 	t.Run("429 honours Retry-After", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		var mu sync.Mutex
 		var at []time.Time
@@ -606,7 +607,7 @@ func TestDeliveryRetrySchedule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
+			testenv.Parallel(t)
 			h := h.forSub(t)
 			var mu sync.Mutex
 			var at time.Time

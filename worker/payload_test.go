@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/requestlog"
 	"github.com/hookworker/hookworker/tasks"
@@ -91,7 +92,7 @@ func TestNothingSent(t *testing.T) {
 	t.Run("finishes", func(t *testing.T) {
 		for _, tc := range finishes {
 			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
+				testenv.Parallel(t)
 				h := h.forSub(t)
 				rc := statusReceiver(t, http.StatusOK)
 				seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal, Events: []string{"issue.created"}})
@@ -130,7 +131,7 @@ func TestNothingSent(t *testing.T) {
 		}
 
 		t.Run("project-limited hook", func(t *testing.T) {
-			t.Parallel()
+			testenv.Parallel(t)
 			h := h.forSub(t)
 			rc := statusReceiver(t, http.StatusOK)
 			seed := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppInternal,

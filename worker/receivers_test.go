@@ -21,6 +21,7 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/tasks"
 	"github.com/hookworker/hookworker/webhook"
@@ -36,7 +37,7 @@ func TestRealReceiversVerify(t *testing.T) {
 	// JSON.stringify(JSON.parse(body)): every producer payload below was
 	// refused with 401 while hookworker copied the producer's bytes.
 	t.Run("Sentry example receiver in Node", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		node := startNodeReceiver(t)
 		seed := h.seed(models.SeedOptions{WebhookURL: node.url, Status: models.AppInternal, Events: []string{"issue.created"}})
@@ -124,7 +125,7 @@ func TestRealReceiversVerify(t *testing.T) {
 	// client secret's bytes as the key or in its whsec_ form, and the
 	// webhook-id is the same on a retry.
 	t.Run("Standard Webhooks with Svix's library", func(t *testing.T) {
-		t.Parallel()
+		testenv.Parallel(t)
 		h := h.forSub(t)
 		retryID := "std-retry-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		var failed atomic.Bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/signal"
@@ -29,7 +30,8 @@ import (
 const opsShutdownTimeout = 5 * time.Second
 
 // serve runs the worker and the operator HTTP server until SIGINT or SIGTERM.
-func serve(cfg config.Config, log *zap.Logger) error {
+// When next is not nil (a terminal), it prints there what to do next.
+func serve(cfg config.Config, log *zap.Logger, next io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if !strings.EqualFold(cfg.HTTPAddr, "off") {
@@ -90,6 +92,9 @@ func serve(cfg config.Config, log *zap.Logger) error {
 	}
 	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.Int("fetchers", cfg.WorkerFetchers), zap.String("redis", config.Redact(redisURL)),
 		zap.String("database", databaseLabel(cfg)), zap.Bool("smtp", cfg.SMTPURL != ""))
+	if next != nil {
+		fmt.Fprint(next, nextSteps(cfg))
+	}
 
 	<-ctx.Done()
 	stop() // a second signal now ends the process at once
@@ -189,7 +194,9 @@ func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB
 func connectRedis(ctx context.Context, rawURL string, concurrency int) (*redis.Client, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %v", errors.Unwrap(err))
+		// go-redis's messages name the part that is wrong and never the
+		// password ("invalid database number: \"x\"").
+		return nil, fmt.Errorf("REDIS_URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
 	}
 	// A task holds a connection only for its few short Redis calls, so the
 	// pool need not grow with the concurrency.
@@ -230,6 +237,37 @@ func closeDB(db *gorm.DB) error {
 		return err
 	}
 	return sqlDB.Close()
+}
+
+// nextSteps is the first run's guide, printed on a terminal once the
+// worker is up: the commands of the README's walkthrough, aimed at this
+// worker's Redis, and the operator UI's address.
+func nextSteps(cfg config.Config) string {
+	env := ""
+	if defaults, err := config.Load(func(string) string { return "" }); cfg.RedisURL == "" && (err != nil || cfg.EmbeddedRedisAddr != defaults.EmbeddedRedisAddr) {
+		env = "EMBEDDED_REDIS_ADDR=" + cfg.EmbeddedRedisAddr + " "
+	}
+	var b strings.Builder
+	b.WriteString("\nhookworker is running. Next, in other terminals")
+	if cfg.RedisURL != "" || cfg.DatabaseURL != "" {
+		b.WriteString(" (with this worker's REDIS_URL and DATABASE_URL)")
+	}
+	b.WriteString(":\n")
+	b.WriteString("  go run ./cmd/receiver --secret <client_secret>    # a receiver on 127.0.0.1:9999 that verifies signatures\n")
+	fmt.Fprintf(&b, "  %sgo run ./cmd/worker seed --webhook-url http://127.0.0.1:9999/hook    # prints installation_id and client_secret\n", env)
+	fmt.Fprintf(&b, "  %sgo run ./cmd/enqueue resource-change --installation-id <installation_id> --event issue.created --data '{\"issue\":{\"id\":\"1\"}}'\n", env)
+	if !cfg.WebhookAllowPrivate {
+		b.WriteString("  (this worker refuses loopback receivers: restart it with WEBHOOK_ALLOW_PRIVATE=true to deliver to 127.0.0.1, local development only)\n")
+	}
+	if !strings.EqualFold(cfg.HTTPAddr, "off") {
+		addr := cfg.HTTPAddr
+		if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+		fmt.Fprintf(&b, "  queue UI: http://%s/monitoring/    metrics: http://%s/metrics\n", addr, addr)
+	}
+	b.WriteString("\n")
+	return b.String()
 }
 
 func databaseLabel(cfg config.Config) string {

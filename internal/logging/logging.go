@@ -4,6 +4,7 @@ package logging
 
 import (
 	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -31,4 +32,11 @@ func New(format, level string) (*zap.Logger, error) {
 	cfg.ErrorOutputPaths = []string{"stderr"}
 	cfg.DisableStacktrace = true
 	return cfg.Build()
+}
+
+// IsTerminal reports whether f is a terminal (a character device), where
+// people rather than log collectors read the output.
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
