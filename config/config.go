@@ -64,23 +64,24 @@ type Config struct {
 	// is I/O-bound and a dead endpoint holds a slot for WEBHOOK_TIMEOUT, so
 	// it is high. Defaults to 500.
 	WorkerConcurrency int
-	// WorkerFetchers is WORKER_FETCHERS: asynq servers in this process,
-	// each fetching tasks in its own loop and holding a share of
-	// WorkerConcurrency. asynq fetches serially, one Redis round trip per
-	// task, so with I/O-bound handlers the fetch loops, not the CPU, cap
-	// throughput. Defaults to 32 when REDIS_URL is set, 2 with the
-	// embedded Redis.
+	// WorkerFetchers is WORKER_FETCHERS: the most asynq servers this
+	// process runs, each fetching tasks in its own loop and holding
+	// WorkerConcurrency/WorkerFetchers slots. One runs always; the others
+	// start while the webhook queue has a backlog or a steady flow and stop
+	// when it ebbs. asynq fetches serially, one Redis round trip per task,
+	// so under load the fetch loops, not the CPU, cap throughput. Defaults
+	// to 32 when REDIS_URL is set, 2 with the embedded Redis.
 	WorkerFetchers int
-	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries
-	// to one slow app this process runs at once, so a slow or dead endpoint
-	// cannot hold every slot. An app is slow while its deliveries in flight
-	// have been running for WEBHOOK_TIMEOUT/10 or longer on average; a fast
-	// app is not limited. A delivery over the limit goes back to the queue
-	// for WEBHOOK_TIMEOUT to 2×WEBHOOK_TIMEOUT (up to 60 times longer while
-	// the app's deliveries keep being refused) without using a retry. 0 means
-	// no limit. Dead apps hold this many slots each, so the default lets 19
-	// of them be dead at once before healthy apps starve. Defaults to
-	// WORKER_CONCURRENCY/20 (at least 1).
+	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: every app's first
+	// limit of deliveries in flight at once in this process. The limit then
+	// adapts: it grows with every answer (doubling per round trip until
+	// the app's first failure), and halves on a timeout, connection error,
+	// 5xx or 429, down to 1. A delivery over it waits up to
+	// WEBHOOK_TIMEOUT/4 for a slot while the app answers, else is scheduled
+	// again for later without using a retry. So a dead app holds at most
+	// twice this many slots from its first delivery, and fewer once it has
+	// timed out. 0 means no limit. Defaults to WORKER_CONCURRENCY/20 (at
+	// least 1).
 	WebhookAppConcurrency int
 	// WebhookTimeout is WEBHOOK_TIMEOUT, covering a whole attempt. Defaults to 1s.
 	WebhookTimeout time.Duration
@@ -119,10 +120,11 @@ type Config struct {
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT: how long in-flight tasks may run
 	// after SIGTERM before they go back to the queue. Defaults to 8s.
 	ShutdownTimeout time.Duration
-	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often each idle fetch
-	// loop polls the queues (asynq sleeps half of it plus a random part up
-	// to all of it). With WORKER_FETCHERS loops, a new task waits about
-	// TASK_CHECK_INTERVAL/WORKER_FETCHERS on average. Defaults to 80ms.
+	// TaskCheckInterval is TASK_CHECK_INTERVAL: how often the always-on
+	// fetch loop polls the queues while they are empty (asynq sleeps half
+	// of it plus a random part up to all of it), so a task enqueued into an
+	// idle worker waits about this long on average; the extra loops that
+	// run while tasks flow poll 4 times as often. Defaults to 50ms.
 	TaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is DELAYED_TASK_CHECK_INTERVAL: how often
 	// retries and scheduled tasks move to pending. Defaults to 1s.
@@ -167,7 +169,7 @@ func Defaults() Config {
 		LogFormat:                "json",
 		LogLevel:                 "info",
 		ShutdownTimeout:          8 * time.Second,
-		TaskCheckInterval:        80 * time.Millisecond,
+		TaskCheckInterval:        50 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		MaxPayloadBytes:          1 << 20,
 		CacheTTL:                 5 * time.Second,
@@ -193,8 +195,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p.integer("WORKER_CONCURRENCY", &c.WorkerConcurrency, 1, 10000)
 	if c.RedisURL != "" && getenv("WORKER_FETCHERS") == "" {
 		// A real Redis serves a real load. The embedded one serves one
-		// developer, and its Lua runs interpreted in this process: there 32
-		// idle fetch loops would cost a sixth of a core for nothing.
+		// developer, and its Lua runs interpreted in this process.
 		c.WorkerFetchers = serverFetchers
 	}
 	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
@@ -203,7 +204,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	p.integer("WEBHOOK_APP_CONCURRENCY", &c.WebhookAppConcurrency, 0, 10000)
 	p.duration("WEBHOOK_TIMEOUT", &c.WebhookTimeout, time.Millisecond, time.Minute)
-	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100) // at most tasks.TaskMaxRetry, asynq's own limit
+	p.integer("WEBHOOK_MAX_RETRIES", &c.WebhookMaxRetries, 0, 100) // above tasks.TaskMaxRetry (3), producers must raise MaxRetry to match
 	p.duration("WEBHOOK_RETRY_DELAY", &c.WebhookRetryDelay, 0, 24*time.Hour)
 	p.boolean("WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
 	p.networks("WEBHOOK_ALLOWED_NETWORKS", &c.WebhookAllowedNetworks)

@@ -27,10 +27,11 @@ type Metrics struct {
 	Refused prometheus.Counter
 	// Rejected is hookworker_tasks_rejected_total{reason}: malformed payloads archived.
 	Rejected *prometheus.CounterVec
-	// Deferred is hookworker_webhook_deferred_total: deliveries put back in
-	// the queue, not attempted, because their app already had
-	// WEBHOOK_APP_CONCURRENCY deliveries in flight in this process.
-	Deferred prometheus.Counter
+	// Deferred is hookworker_webhook_deferred_total{integration}: deliveries
+	// scheduled again for later, not attempted, because their app was at
+	// its concurrency limit in this process. Not a failure: no retry is
+	// spent. The label is the app's, as in Responses.
+	Deferred *prometheus.CounterVec
 }
 
 // New creates the series on a new registry, with Go and process collectors.
@@ -66,10 +67,10 @@ func New() *Metrics {
 			Name: "hookworker_tasks_rejected_total",
 			Help: "Tasks archived at once because their payload was malformed (task_type is the task's type) or their type is unknown (task_type=\"unknown\").",
 		}, []string{"task_type"}),
-		Deferred: prometheus.NewCounter(prometheus.CounterOpts{
+		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookworker_webhook_deferred_total",
-			Help: "Deliveries put back in the queue because their app had WEBHOOK_APP_CONCURRENCY deliveries in flight.",
-		}),
+			Help: "Deliveries scheduled again for later, not attempted, because their app was at its concurrency limit in this process.",
+		}, []string{"integration"}),
 	}
 	m.Registry.MustRegister(m.Processed, m.Responses, m.Duration, m.Disabled, m.Emails, m.Refused, m.Rejected, m.Deferred,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -18,10 +18,14 @@ const (
 	QueueAppPlatform = "app_platform"
 )
 
-// TaskMaxRetry is the asynq MaxRetry of resource-change tasks: the highest
-// WEBHOOK_MAX_RETRIES the worker accepts, so that the worker's own limit,
-// whatever it is set to, is the one that ends a task.
-const TaskMaxRetry = 100
+// TaskMaxRetry is the asynq MaxRetry of resource-change tasks:
+// WEBHOOK_MAX_RETRIES's default, so the queue UI's "Retry n/3" shows the
+// limit the worker applies. The worker ends a delivery at the lower of
+// this and WEBHOOK_MAX_RETRIES (asynq archives a task at its MaxRetry), so
+// a deployment that changes WEBHOOK_MAX_RETRIES sets its producers'
+// MaxRetry to match. (It was 100, an upper bound, and the UI showed
+// "Retry 1/100".)
+const TaskMaxRetry = 3
 
 // TaskTimeout is the asynq timeout of every resource-change task: how long
 // one attempt may run before asynq cancels it and counts a failure. An

@@ -1,105 +1,249 @@
 package tasks
 
 import (
+	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
 
-// appSlots counts the deliveries in flight per app in this process and
-// bounds those of slow apps, so a slow or dead endpoint holds at most max of
-// the worker's slots while the other apps' deliveries keep flowing. An app
-// is slow while its deliveries in flight have been running for slowAge or
-// longer on average; a fast app, whose deliveries finish within
-// milliseconds, is never held back, however many it has in flight.
+// appSlots is the per-app concurrency limit of one process: an adaptive
+// limit, in the manner of TCP's congestion window, that applies from an
+// app's first delivery.
 //
-// It also counts each app's refusals per window, so the caller can defer a
-// large backlog for longer instead of bouncing it through the queue every
-// second.
+//   - Every app starts with initial slots (WEBHOOK_APP_CONCURRENCY).
+//   - Each answer (any HTTP status but 5xx and 429) grows the limit: by one
+//     slot per answer until the first failure (so it doubles every round
+//     trip, and a fast busy app reaches the whole concurrency within a few
+//     milliseconds), by 1/limit per answer after one (about one slot per
+//     round trip).
+//   - A timeout, connection error, 5xx or 429 halves it, at most once per
+//     round of deliveries (only a delivery that started after the last cut
+//     cuts again), never below 1.
+//
+// A delivery over the limit waits in the process for a slot, up to pace
+// (WEBHOOK_TIMEOUT, by when every delivery in flight has ended), while
+// the app answers: a busy app whose receiver is fast is never deferred
+// while its limit grows. It is deferred — put back in the queue for later
+// — at once when the app looks stuck (its deliveries in flight have been
+// running for stuckAge or longer on average and none answered for
+// stuckAge), or when max(limit, Max/2) deliveries of the app already wait.
+// So a burst for a dead app holds at most initial + Max/2 of the worker's
+// slots for stuckAge from its first delivery, and then limit, instead of
+// all of them; and a fast app is deferred only if more than that many of
+// its deliveries arrive before its first answers.
+//
+// Deferrals are paced: an app's k-th deferral in a row waits about k ×
+// pace/limit (pace is WEBHOOK_TIMEOUT, the time a stuck app needs to free
+// a slot), at least pace and at most maxDefer, so a backlog comes back
+// about as fast as the app can take it instead of cycling through the
+// queue.
 type appSlots struct {
-	max     int // 0: no limit
-	slowAge time.Duration
-	window  time.Duration
-	base    time.Time // start times are kept as offsets from base
-	mu      sync.Mutex
-	apps    map[int64]appLoad
+	initial  float64 // 0: no limit
+	max      float64
+	stuckAge time.Duration
+	pace     time.Duration
+	maxDefer time.Duration
+	now      func() time.Time
+	base     time.Time // times are kept as offsets from base
+	mu       sync.Mutex
+	apps     map[int64]*appState
+	ops      int // acquisitions since the last sweep
 }
 
-// appLoad is one app's deliveries in flight — how many, and the sum of
-// their start offsets, from which their mean age follows — and its recent
-// refusals: in the window that began at winStart, and in the one before.
-type appLoad struct {
-	n        int
-	startSum time.Duration
-	winStart time.Duration
-	refused  int
-	prev     int
+// appState is one app's limit and load in this process.
+type appState struct {
+	limit    float64
+	ssthresh float64 // the limit grows by one per answer below it
+	inFlight int
+	startSum time.Duration // sum of the in-flight deliveries' start offsets
+	waiting  int
+	lastCut  time.Duration // offset of the last halving
+	answered time.Duration // offset of the last answer (or first use)
+	nextSlot time.Duration // offset the next deferral is paced after
+	lastUsed time.Duration
+	wake     chan struct{} // closed (and replaced) when a slot may be free
 }
 
-// appBusy describes a refusal: the app's deliveries in flight, their mean
-// age, and how many of its deliveries were refused in the last window (at
-// least 1: this one).
+// appBusy describes a deferral: the app's limit and deliveries in flight,
+// their mean age, and how long the delivery waits in the queue.
 type appBusy struct {
+	limit    int
 	inFlight int
 	meanAge  time.Duration
-	refused  int
+	delay    time.Duration
 }
 
-// newAppSlots returns the accounting for a limit per slow app (slowAge ≤ 0:
-// every app counts as slow), counting refusals per window.
-func newAppSlots(limit int, slowAge, window time.Duration) *appSlots {
-	return &appSlots{max: limit, slowAge: slowAge, window: max(window, time.Millisecond), base: time.Now(), apps: make(map[int64]appLoad)}
+// appSlotsConfig sets up appSlots.
+type appSlotsConfig struct {
+	// Initial is every app's first limit; 0 turns the limit off.
+	Initial int
+	// Max is the most an app's limit grows to: the process's concurrency.
+	Max int
+	// StuckAge is how long an app's deliveries in flight must have been
+	// running on average, with no answer meanwhile, for it to look stuck.
+	StuckAge time.Duration
+	// Pace is the first deferral's delay, the time a stuck app needs to
+	// free limit slots, and the longest a delivery waits for a slot.
+	Pace time.Duration
+	// MaxDefer bounds a deferral.
+	MaxDefer time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
 }
 
-// tryAcquire takes a slot of app at now and returns its start offset for
-// release, or reports false and why when the app is slow and already has
-// max in flight.
-func (s *appSlots) tryAcquire(app int64, now time.Time) (start time.Duration, ok bool, busy appBusy) {
-	start = now.Sub(s.base)
-	if s.max <= 0 {
-		return start, true, appBusy{}
+// newAppSlots returns the limiter.
+func newAppSlots(c appSlotsConfig) *appSlots {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &appSlots{
+		initial: float64(c.Initial), max: float64(max(c.Max, c.Initial, 1)), stuckAge: c.StuckAge,
+		pace: max(c.Pace, time.Millisecond), maxDefer: max(c.MaxDefer, c.Pace), now: c.Now, base: c.Now(),
+		apps: make(map[int64]*appState),
+	}
+}
+
+// slot is a taken slot, to give back with release.
+type slot struct {
+	app   int64
+	start time.Duration
+	taken bool
+}
+
+// stateTTL is how long an app's state outlives its last delivery, in units
+// of maxDefer: long enough to remember a dead app between its deferrals.
+const stateTTL = 4
+
+// acquire takes a slot of app, waiting for one while the app looks alive
+// (see appSlots), or reports the deferral when it cannot. ctx ends a wait.
+func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy) {
+	if s.initial <= 0 {
+		return slot{}, true, appBusy{}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.apps[app]
-	if l.n >= s.max {
-		if age := start - l.startSum/time.Duration(l.n); s.slowAge <= 0 || age >= s.slowAge {
-			l.refuse(start, s.window)
-			s.apps[app] = l
-			return 0, false, appBusy{inFlight: l.n, meanAge: age, refused: max(l.refused, l.prev)}
+	now := s.offset()
+	s.sweep(now)
+	st := s.apps[app]
+	if st == nil {
+		st = &appState{limit: s.initial, ssthresh: s.max, lastCut: -1 << 62, answered: now, wake: make(chan struct{})}
+		s.apps[app] = st
+	}
+	waitUntil := now + s.pace
+	for {
+		st.lastUsed = now
+		if st.inFlight < int(st.limit) {
+			st.inFlight++
+			st.startSum += now
+			return slot{app: app, start: now, taken: true}, true, appBusy{}
 		}
+		age := now - st.startSum/time.Duration(max(st.inFlight, 1))
+		stuck := age >= s.stuckAge && now-st.answered >= s.stuckAge
+		if stuck || st.waiting >= max(int(st.limit), int(s.max)/2) || now >= waitUntil || ctx.Err() != nil {
+			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now)}
+		}
+		// Wait for a release (or a grown limit), looking again every
+		// stuckAge/2 whether the app is stuck, at most until waitUntil.
+		wake := st.wake
+		st.waiting++
+		timer := time.NewTimer(max(time.Millisecond, min(waitUntil-now, s.stuckAge/2)))
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		s.mu.Lock()
+		st.waiting--
+		now = s.offset()
 	}
-	l.n++
-	l.startSum += start
-	s.apps[app] = l
-	return start, true, appBusy{}
 }
 
-// refuse counts one refusal at offset now in windows of length window.
-func (l *appLoad) refuse(now, window time.Duration) {
-	switch elapsed := now - l.winStart; {
-	case elapsed >= 2*window:
-		l.winStart, l.refused, l.prev = now, 0, 0
-	case elapsed >= window:
-		l.winStart, l.refused, l.prev = l.winStart+window, 0, l.refused
+// deferral reserves the app's next paced slot after now and returns how
+// long the deferred delivery waits: at least pace, then pace/limit more per
+// deferral already paced ahead of it, up to maxDefer; beyond that, anywhere
+// in the last half of maxDefer, so a large backlog spreads out.
+func (s *appSlots) deferral(st *appState, now time.Duration) time.Duration {
+	step := time.Duration(float64(s.pace) / max(st.limit, 1))
+	st.nextSlot = max(st.nextSlot+step, now+s.pace)
+	if d := st.nextSlot - now; d < s.maxDefer {
+		return d + time.Duration(rand.Int64N(int64(step)+1))
 	}
-	l.refused++
+	st.nextSlot = now + s.maxDefer
+	return s.maxDefer/2 + time.Duration(rand.Int64N(int64(s.maxDefer/2)+1))
 }
 
-// release gives back a slot taken by tryAcquire at start. An app with
-// nothing in flight is forgotten, refusals included: it is not slow any
-// more.
-func (s *appSlots) release(app int64, start time.Duration) {
-	if s.max <= 0 {
+// release gives back sl; failed says whether the attempt timed out, could
+// not connect, or was answered 5xx or 429 (see appSlots for what that does
+// to the limit).
+func (s *appSlots) release(sl slot, failed bool) {
+	if !sl.taken {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.apps[app]
-	l.n--
-	l.startSum -= start
-	if l.n > 0 {
-		s.apps[app] = l
-	} else {
-		delete(s.apps, app)
+	st := s.apps[sl.app]
+	if st == nil {
+		return
 	}
+	st.inFlight--
+	st.startSum -= sl.start
+	if !failed {
+		st.answered = s.offset()
+	}
+	switch {
+	case failed && sl.start > st.lastCut:
+		st.ssthresh = max(1, st.limit/2)
+		st.limit = st.ssthresh
+		st.lastCut = s.offset()
+	case failed:
+	case st.limit < st.ssthresh:
+		st.limit = min(st.limit+1, s.max)
+	default:
+		st.limit = min(st.limit+1/st.limit, s.max)
+	}
+	if st.waiting > 0 {
+		close(st.wake)
+		st.wake = make(chan struct{})
+	}
+}
+
+// sweep forgets, every so often, the apps that have had nothing in flight
+// or waiting for stateTTL × maxDefer: memory stays bounded by the apps
+// seen recently.
+func (s *appSlots) sweep(now time.Duration) {
+	if s.ops++; s.ops < 1024 {
+		return
+	}
+	s.ops = 0
+	for app, st := range s.apps {
+		if st.inFlight == 0 && st.waiting == 0 && now-st.lastUsed > stateTTL*s.maxDefer {
+			delete(s.apps, app)
+		}
+	}
+}
+
+// offset is now as an offset from base.
+func (s *appSlots) offset() time.Duration { return s.now().Sub(s.base) }
+
+// AppLimit is one app's state in a Deliverer's per-app limit.
+type AppLimit struct {
+	AppID    int64
+	Limit    int
+	InFlight int
+	Waiting  int
+}
+
+// snapshot returns app's state (ok false when the limiter does not know
+// it).
+func (s *appSlots) snapshot(app int64) (AppLimit, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.apps[app]
+	if st == nil {
+		return AppLimit{AppID: app}, false
+	}
+	return AppLimit{AppID: app, Limit: int(st.limit), InFlight: st.inFlight, Waiting: st.waiting}, true
 }

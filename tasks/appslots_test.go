@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -8,124 +9,202 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A slow app gets max slots; a fast one is not held back; another app has
+// fakeClock is an injected clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newTestSlots(initial, maxLimit int) (*appSlots, *fakeClock) {
+	c := &fakeClock{t: time.Unix(1_000_000, 0)}
+	return newAppSlots(appSlotsConfig{Initial: initial, Max: maxLimit, StuckAge: 250 * time.Millisecond,
+		Pace: time.Second, MaxDefer: 60 * time.Second, Now: c.now}), c
+}
+
+// An app's limit applies from its first delivery: the first burst for an
+// app whose deliveries hang takes the first limit's slots, and once they
+// look stuck every further delivery is deferred at once; another app has
 // slots of its own.
-func TestAppSlots(t *testing.T) {
+func TestAppSlotsLimitFromFirstDelivery(t *testing.T) {
 	t.Parallel()
-	s := newAppSlots(2, 100*time.Millisecond, time.Second)
-	at := func(ms int) time.Time { return s.base.Add(time.Duration(ms) * time.Millisecond) }
-
-	a1, ok, _ := s.tryAcquire(7, at(0))
-	require.True(t, ok)
-	a2, ok, _ := s.tryAcquire(7, at(10))
-	require.True(t, ok)
-	// Two in flight for 45 ms on average: still fast, a third one goes.
-	a3, ok, _ := s.tryAcquire(7, at(50))
-	require.True(t, ok, "an app answering quickly is not limited")
-	// At 200 ms they have been running 180 ms on average: slow, and at the limit.
-	_, ok, busy := s.tryAcquire(7, at(200))
-	require.False(t, ok)
-	require.Equal(t, appBusy{inFlight: 3, meanAge: 180 * time.Millisecond, refused: 1}, busy)
-	_, ok, _ = s.tryAcquire(8, at(200))
-	require.True(t, ok, "another app has slots of its own")
-
-	s.release(7, a1)
-	s.release(7, a2)
-	// One left, under the limit: the next goes whatever its age.
-	a4, ok, _ := s.tryAcquire(7, at(900))
-	require.True(t, ok)
-	s.release(7, a3)
-	s.release(7, a4)
-	require.NotContains(t, s.apps, int64(7), "apps with nothing in flight are forgotten")
-}
-
-// Refusals are counted per window; the count reported is the larger of the
-// current window's and the previous one's, and an idle stretch clears it.
-func TestAppSlotsRefusalWindows(t *testing.T) {
-	t.Parallel()
-	s := newAppSlots(1, 0, time.Second)
-	at := func(ms int) time.Time { return s.base.Add(time.Duration(ms) * time.Millisecond) }
-	_, ok, _ := s.tryAcquire(1, at(0))
-	require.True(t, ok)
-	refuse := func(ms int) int {
-		t.Helper()
-		_, ok, busy := s.tryAcquire(1, at(ms))
-		require.False(t, ok)
-		return busy.refused
-	}
-	for i := 1; i <= 5; i++ {
-		require.Equal(t, i, refuse(100*i))
-	}
-	require.Equal(t, 5, refuse(1200), "the previous window's 5 still count")
-	require.Equal(t, 5, refuse(1300))
-	require.Equal(t, 2, refuse(2100), "a window with 2 after one with 2 (from 1200 and 1300)")
-	require.Equal(t, 1, refuse(5000), "two windows without refusals clear the count")
-}
-
-func TestAppSlotsUnlimited(t *testing.T) {
-	t.Parallel()
-	s := newAppSlots(0, time.Millisecond, time.Second)
-	for i := range 1000 {
-		_, ok, _ := s.tryAcquire(1, s.base.Add(time.Duration(i)*time.Second))
+	s, clock := newTestSlots(3, 100)
+	ctx := context.Background()
+	for range 3 {
+		_, ok, _ := s.acquire(ctx, 7)
 		require.True(t, ok)
 	}
-	require.Empty(t, s.apps)
+	clock.add(300 * time.Millisecond) // past StuckAge: the app looks stuck
+	_, ok, busy := s.acquire(ctx, 7)
+	require.False(t, ok, "a fourth delivery of a stuck app is deferred without waiting")
+	require.Equal(t, 3, busy.limit)
+	require.Equal(t, 3, busy.inFlight)
+	require.GreaterOrEqual(t, busy.delay, time.Second, "deferred by at least the pace (WEBHOOK_TIMEOUT)")
+	_, ok, _ = s.acquire(ctx, 8)
+	require.True(t, ok, "another app is not held back")
 }
 
-// Concurrent deliveries of an app that is always slow never hold more than
-// the limit, and every slot comes back.
-func TestAppSlotsConcurrent(t *testing.T) {
+// Answers grow the limit by one each until the first failure; a failure
+// halves it once per round of deliveries (one that started before the cut
+// does not cut again); after a failure, growth is about one per round.
+func TestAppSlotsAIMD(t *testing.T) {
 	t.Parallel()
-	// Every app counts as slow. (With a positive age, a goroutine whose
-	// clock reading is older than the others' can see a negative mean age
-	// and go briefly over the limit; that is harmless, and not what is
-	// tested here.)
-	s := newAppSlots(3, 0, time.Second)
-	var mu sync.Mutex
-	held, peak := 0, 0
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for range 200 {
-				start, ok, _ := s.tryAcquire(1, time.Now())
-				if !ok {
-					continue
-				}
-				mu.Lock()
-				held++
-				peak = max(peak, held)
-				mu.Unlock()
-				mu.Lock()
-				held--
-				mu.Unlock()
-				s.release(1, start)
-			}
-		})
+	s, clock := newTestSlots(4, 20)
+	ctx := context.Background()
+	limit := func() int { l, _ := s.snapshot(1); return l.Limit }
+	var held []slot
+	for range 4 {
+		sl, ok, _ := s.acquire(ctx, 1)
+		require.True(t, ok)
+		held = append(held, sl)
 	}
-	wg.Wait()
-	require.LessOrEqual(t, peak, 3)
-	require.Empty(t, s.apps)
+	for _, sl := range held {
+		s.release(sl, false)
+	}
+	require.Equal(t, 8, limit(), "slow start: +1 per answer")
+	for range 30 {
+		sl, _, _ := s.acquire(ctx, 1)
+		s.release(sl, false)
+	}
+	require.Equal(t, 20, limit(), "capped at Max (the process concurrency)")
+
+	held = held[:0]
+	for range 10 {
+		sl, ok, _ := s.acquire(ctx, 1)
+		require.True(t, ok)
+		held = append(held, sl)
+	}
+	clock.add(time.Second)
+	s.release(held[0], true)
+	require.Equal(t, 10, limit(), "a timeout halves the limit")
+	for _, sl := range held[1:] {
+		s.release(sl, true)
+	}
+	require.Equal(t, 10, limit(), "deliveries started before the cut do not cut again")
+	clock.add(time.Millisecond)
+	sl, _, _ := s.acquire(ctx, 1)
+	clock.add(time.Second)
+	s.release(sl, true)
+	require.Equal(t, 5, limit(), "a delivery started after the cut cuts again")
+	for range 6 { // 5 + 1/5 + 1/5.2 + … passes 6 on the sixth answer
+		sl, _, _ := s.acquire(ctx, 1)
+		s.release(sl, false)
+	}
+	require.Equal(t, 6, limit(), "after a failure, about +1 per round of limit answers")
+
+	for range 10 {
+		clock.add(time.Millisecond)
+		sl, _, _ := s.acquire(ctx, 1)
+		clock.add(time.Second)
+		s.release(sl, true)
+	}
+	require.Equal(t, 1, limit(), "never below 1")
 }
 
-// A deferral waits AppBusyDelay to twice that while refusals are few, and
-// longer in proportion to them, up to maxDeferral × AppBusyDelay (×2).
-func TestDeferral(t *testing.T) {
+// A delivery over the limit of an app that answers waits for a slot
+// instead of being deferred: a fast busy app is never deferred.
+func TestAppSlotsWaitForFastApp(t *testing.T) {
 	t.Parallel()
-	d := NewDeliverer(DelivererConfig{AppConcurrency: 10, AppBusyDelay: time.Second})
-	for _, tc := range []struct {
-		refused int
-		lo, hi  time.Duration
-	}{
-		{1, time.Second, 2 * time.Second},
-		{10, time.Second, 2 * time.Second},
-		{11, 2 * time.Second, 4 * time.Second},
-		{95, 10 * time.Second, 20 * time.Second},
-		{1_000_000, maxDeferral * time.Second, 2 * maxDeferral * time.Second},
-	} {
-		for range 50 {
-			got := d.deferral(tc.refused)
-			require.GreaterOrEqual(t, got, tc.lo, "%d refusals", tc.refused)
-			require.LessOrEqual(t, got, tc.hi, "%d refusals", tc.refused)
+	s := newAppSlots(appSlotsConfig{Initial: 1, Max: 10, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute})
+	ctx := context.Background()
+	first, ok, _ := s.acquire(ctx, 1)
+	require.True(t, ok)
+	got := make(chan bool)
+	go func() {
+		_, ok, _ := s.acquire(ctx, 1)
+		got <- ok
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l, _ := s.snapshot(1); l.Waiting == 1 {
+			break
 		}
+		require.True(t, time.Now().Before(deadline), "the second delivery never waited")
+		time.Sleep(time.Millisecond)
 	}
+	s.release(first, false)
+	require.True(t, <-got, "the waiting delivery got the freed slot")
+}
+
+// At most max(limit, Max/2) deliveries of an app wait; the next is
+// deferred at once.
+func TestAppSlotsBoundedWaiters(t *testing.T) {
+	t.Parallel()
+	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 2 {
+		_, ok, _ := s.acquire(ctx, 1)
+		require.True(t, ok)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { s.acquire(ctx, 1) })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l, _ := s.snapshot(1); l.Waiting == 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "two deliveries should wait")
+		time.Sleep(time.Millisecond)
+	}
+	_, ok, busy := s.acquire(ctx, 1)
+	require.False(t, ok, "a third waiter is deferred at once")
+	require.Equal(t, 2, busy.inFlight)
+	cancel()
+	wg.Wait()
+}
+
+// Deferrals are paced: each waits pace/limit longer than the one before,
+// from pace, up to MaxDefer; beyond it they spread over its last half.
+func TestAppSlotsDeferralPacing(t *testing.T) {
+	t.Parallel()
+	s, clock := newTestSlots(2, 10)
+	ctx := context.Background()
+	for range 2 {
+		s.acquire(ctx, 1)
+	}
+	clock.add(300 * time.Millisecond)
+	var prev time.Duration
+	for i := range 100 {
+		_, ok, busy := s.acquire(ctx, 1)
+		require.False(t, ok)
+		want := time.Second + time.Duration(i)*500*time.Millisecond // pace + i × pace/limit
+		if want < 60*time.Second {
+			require.GreaterOrEqual(t, busy.delay, want, "deferral %d", i)
+			require.LessOrEqual(t, busy.delay, want+500*time.Millisecond, "deferral %d", i)
+			require.Greater(t, busy.delay, prev-500*time.Millisecond)
+		} else {
+			require.GreaterOrEqual(t, busy.delay, 30*time.Second, "deferral %d", i)
+			require.LessOrEqual(t, busy.delay, 60*time.Second, "deferral %d", i)
+		}
+		prev = busy.delay
+	}
+}
+
+// Limit 0 turns it off; an app idle long enough is forgotten.
+func TestAppSlotsOffAndForgotten(t *testing.T) {
+	t.Parallel()
+	off := newAppSlots(appSlotsConfig{Initial: 0, Max: 10, StuckAge: time.Millisecond, Pace: time.Second})
+	for range 100 {
+		_, ok, _ := off.acquire(context.Background(), 1)
+		require.True(t, ok)
+	}
+	s, clock := newTestSlots(2, 10)
+	sl, _, _ := s.acquire(context.Background(), 1)
+	s.release(sl, true)
+	clock.add(stateTTL*60*time.Second + time.Second)
+	for range 1024 {
+		sl, _, _ := s.acquire(context.Background(), 2)
+		s.release(sl, false)
+	}
+	_, known := s.snapshot(1)
+	require.False(t, known, "an app idle for stateTTL × MaxDefer is forgotten")
 }

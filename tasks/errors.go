@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -36,32 +35,6 @@ func (e *RetryAfterError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.
 func (e *RetryAfterError) Unwrap() error { return e.Err }
-
-// AppBusyError puts a delivery back in the queue without attempting it:
-// its app is slow and already had the most deliveries in flight this
-// process allows (WEBHOOK_APP_CONCURRENCY). It does not use a retry (see
-// IsFailure).
-type AppBusyError struct {
-	AppID    int64
-	InFlight int
-	// MeanAge is how long the app's deliveries in flight had been running,
-	// on average: what made it slow.
-	MeanAge time.Duration
-	Delay   time.Duration
-}
-
-func (e *AppBusyError) Error() string {
-	return fmt.Sprintf("app %d already has %d slow deliveries in flight in this worker (running for %s on average); deferred by %s",
-		e.AppID, e.InFlight, e.MeanAge.Round(time.Millisecond), e.Delay.Round(time.Millisecond))
-}
-
-// IsFailure is the server's IsFailure: a deferred delivery (AppBusyError)
-// is not a failure, so asynq neither counts a retry nor records a failed
-// task for it.
-func IsFailure(err error) bool {
-	var busy *AppBusyError
-	return !errors.As(err, &busy)
-}
 
 // MaxRetryAfter bounds a receiver's Retry-After.
 const MaxRetryAfter = time.Hour
@@ -114,10 +87,6 @@ func (p RetryPolicy) Delay(n int, err error, t *asynq.Task) time.Duration {
 	var ra *RetryAfterError
 	if errors.As(err, &ra) {
 		return ra.Delay
-	}
-	var busy *AppBusyError
-	if errors.As(err, &busy) {
-		return busy.Delay
 	}
 	if t.Type() == TypeSendEmail {
 		d := p.MailDelay

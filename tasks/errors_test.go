@@ -106,21 +106,6 @@ func TestRetryPolicyRetryAfter(t *testing.T) {
 	}
 }
 
-// A deferred delivery waits the delay it carries and is not a failure; every
-// other error is.
-func TestAppBusyIsNotAFailure(t *testing.T) {
-	t.Parallel()
-	busy := fmt.Errorf("deliver: %w", &tasks.AppBusyError{AppID: 3, InFlight: 50, MeanAge: 420 * time.Millisecond, Delay: 1500 * time.Millisecond})
-	require.False(t, tasks.IsFailure(busy))
-	require.Equal(t, "deliver: app 3 already has 50 slow deliveries in flight in this worker (running for 420ms on average); deferred by 1.5s", busy.Error())
-	p := tasks.RetryPolicy{WebhookDelay: 5 * time.Minute}
-	require.Equal(t, 1500*time.Millisecond, p.Delay(0, busy, asynq.NewTask(tasks.TypeResourceChange, nil)))
-	for _, err := range []error{errors.New("webhook answered 503"), tasks.Permanent(errors.New("bad")),
-		&tasks.RetryAfterError{Delay: time.Second, Err: errors.New("429")}} {
-		require.True(t, tasks.IsFailure(err), "%v", err)
-	}
-}
-
 func TestRetryPolicyMailDoubling(t *testing.T) {
 	t.Parallel()
 	p := tasks.RetryPolicy{WebhookDelay: 5 * time.Minute, MailDelay: 30 * time.Second}

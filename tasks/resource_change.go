@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -38,7 +37,7 @@ type Deliverer struct {
 	maxRetries int
 	maxPayload int
 	slots      *appSlots
-	busyDelay  time.Duration
+	enqueuer   Enqueuer
 }
 
 // bodyOverhead is what a webhook body adds to its data and actor: the
@@ -61,16 +60,20 @@ type DelivererConfig struct {
 	MaxRetries int
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES.
 	MaxPayloadBytes int
-	// AppConcurrency is WEBHOOK_APP_CONCURRENCY: the most deliveries to one
-	// slow app in flight at once in this Deliverer; 0 means no limit. An
-	// app is slow while its deliveries in flight have been running for
-	// AppBusyDelay/10 or longer on average.
+	// AppConcurrency is WEBHOOK_APP_CONCURRENCY: every app's first limit of
+	// deliveries in flight at once in this Deliverer, which then adapts to
+	// how the app answers (see appSlots); 0 means no limit.
 	AppConcurrency int
-	// AppBusyDelay is how long a delivery over AppConcurrency waits in the
-	// queue before it is tried again, spread over [1, 2)× (the worker passes
-	// WEBHOOK_TIMEOUT: by then the slots in use have been freed); longer,
-	// up to 60×, while the app's deliveries keep being refused.
+	// MaxAppConcurrency is the most an app's limit grows to: the worker
+	// passes WORKER_CONCURRENCY.
+	MaxAppConcurrency int
+	// AppBusyDelay is WEBHOOK_TIMEOUT: the first deferral's delay and the
+	// time a stuck app needs to free its slots. An app looks stuck once its
+	// deliveries in flight have been running for AppBusyDelay/4 on average.
 	AppBusyDelay time.Duration
+	// Enqueuer schedules deferred deliveries (the worker's asynq client);
+	// without it, a delivery over the limit is sent anyway.
+	Enqueuer Enqueuer
 }
 
 // NewDeliverer returns the resource-change handler.
@@ -78,7 +81,11 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
-		slots: newAppSlots(c.AppConcurrency, c.AppBusyDelay/10, c.AppBusyDelay), busyDelay: c.AppBusyDelay,
+		enqueuer: c.Enqueuer,
+		slots: newAppSlots(appSlotsConfig{
+			Initial: c.AppConcurrency, Max: c.MaxAppConcurrency, StuckAge: c.AppBusyDelay / 4,
+			Pace: c.AppBusyDelay, MaxDefer: maxDeferral * c.AppBusyDelay,
+		}),
 	}
 }
 
@@ -107,7 +114,7 @@ func (d *Deliverer) process(ctx context.Context, t *asynq.Task) error {
 	}
 	if err != nil {
 		// The database is down or slow: worth another attempt, within the budget.
-		return d.retryOrGiveUp(ctx, log, err)
+		return d.retryOrGiveUp(ctx, log, t, err)
 	}
 	if target.HookID == 0 {
 		log.info("send_webhooks.missing_servicehook")
@@ -128,47 +135,31 @@ func (d *Deliverer) process(ctx context.Context, t *asynq.Task) error {
 		log.warn("send_webhooks.missing_webhook_url", zap.String("sentry_app", target.AppSlug))
 		return nil
 	}
-	release, err := d.acquire(ctx, target.AppID)
-	if err != nil {
-		return err
+	sl, ok, busy := d.slots.acquire(ctx, target.AppID)
+	if !ok {
+		if err := d.deferDelivery(ctx, log, t, target, busy); err == nil {
+			return nil
+		} else if ctx.Err() != nil {
+			return ctx.Err() // shutting down: back to the queue as it is
+		} else {
+			// Scheduling the copy failed (Redis trouble): deliver over the
+			// limit rather than lose or fail the delivery.
+			log.warn("send_webhooks.defer_failed", zap.Error(err))
+		}
 	}
-	defer release()
-	return d.deliver(ctx, log, t, p, target)
-}
-
-// acquire takes one of the app's delivery slots, or returns an
-// AppBusyError that puts the task back in the queue when the app is slow
-// and already has AppConcurrency deliveries in flight. A task asynq would
-// archive on any error (its own retry count spent) is delivered over the
-// limit instead: deferring must never lose a webhook.
-func (d *Deliverer) acquire(ctx context.Context, app int64) (release func(), err error) {
-	start, ok, busy := d.slots.tryAcquire(app, time.Now())
-	if ok {
-		return func() { d.slots.release(app, start) }, nil
-	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	if maxRetry, _ := asynq.GetMaxRetry(ctx); retried >= maxRetry {
-		return func() {}, nil
-	}
-	d.metrics.Deferred.Inc()
-	return nil, &AppBusyError{AppID: app, InFlight: busy.inFlight, MeanAge: busy.meanAge, Delay: d.deferral(busy.refused)}
+	failed := true // a panic counts as a failure
+	defer func() { d.slots.release(sl, failed) }()
+	return d.deliver(ctx, log, t, p, target, &failed)
 }
 
 // maxDeferral bounds a deferral, in units of AppBusyDelay.
 const maxDeferral = 60
 
-// deferral is how long a refused delivery waits: AppBusyDelay when its
-// app's refusals are few, and longer in proportion to them, so that a dead
-// app's backlog comes back at about the pace the app can take
-// (AppConcurrency per AppBusyDelay) instead of bouncing through the queue
-// every second; at most maxDeferral × AppBusyDelay, spread over [1, 2)×.
-func (d *Deliverer) deferral(refused int) time.Duration {
-	per := max(1, d.slots.max)
-	base := d.busyDelay * time.Duration(min(1+(max(refused, 1)-1)/per, maxDeferral))
-	return base + time.Duration(rand.Int64N(int64(base)+1))
-}
-
-func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target) error {
+// deliver sends the webhook and sets *failed to whether the receiver
+// failed (timeout, connection error, 5xx, 429): what shrinks its app's
+// limit.
+func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p ResourceChange, target *store.Target, failed *bool) error {
+	*failed = false
 	resource, action, _ := event.Parse(p.Event) // validated by DecodeResourceChange
 	// A fresh buffer per delivery, not a pooled one: the transport may
 	// still be writing the body after Send returns (webhook.Request.Body).
@@ -176,7 +167,7 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	if err := webhook.AppendBody(buf, action, target.InstallationUUID, p.Data, p.Actor); err != nil {
 		return Permanent(err)
 	}
-	deliveryID, _ := asynq.GetTaskID(ctx)
+	deliveryID := deliveryOf(ctx, t).id
 	now := time.Now()
 	resp, sendErr := d.sender.Send(ctx, webhook.Request{
 		URL: target.WebhookURL, Resource: resource, Body: buf.Bytes(), Secret: target.ClientSecret,
@@ -203,6 +194,7 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	}
 
 	code := resp.StatusCode
+	*failed = sendErr != nil || code >= 500 || code == 429
 	d.observe(target, p.Event, code, sendErr, resp.Duration)
 	outcome := breaker.Classify(code)
 	counted := breaker.Counts(target.AppStatus, p.Event)
@@ -211,7 +203,7 @@ func (d *Deliverer) deliver(ctx context.Context, log *taskLog, t *asynq.Task, p 
 	if counted && (outcome == breaker.Error || outcome == breaker.Timeout) {
 		d.checkBroken(ctx, log, target)
 	}
-	return d.outcome(ctx, log, p.Event, code, resp, sendErr)
+	return d.outcome(ctx, log, t, p.Event, code, resp, sendErr)
 }
 
 // record writes the request log entry and the breaker counter in one Redis
@@ -262,7 +254,7 @@ func (d *Deliverer) checkBroken(ctx context.Context, log *taskLog, target *store
 // outcome maps the attempt's result to the task's next state (flow.md §3).
 // As in Sentry, only 400–599 are failed answers: any other code (1xx–3xx,
 // and 600 or more, which Go accepts up to 999) finishes the task.
-func (d *Deliverer) outcome(ctx context.Context, log *taskLog, ev string, code int, resp *webhook.Response, sendErr error) error {
+func (d *Deliverer) outcome(ctx context.Context, log *taskLog, t *asynq.Task, ev string, code int, resp *webhook.Response, sendErr error) error {
 	var err error
 	switch {
 	case sendErr != nil:
@@ -281,13 +273,14 @@ func (d *Deliverer) outcome(ctx context.Context, log *taskLog, ev string, code i
 	default:
 		err = fmt.Errorf("webhook answered %d", code)
 	}
-	return d.retryOrGiveUp(ctx, log, err)
+	return d.retryOrGiveUp(ctx, log, t, err)
 }
 
 // retryOrGiveUp returns err for another attempt, or archives the task once
-// WEBHOOK_MAX_RETRIES retries are spent, whatever MaxRetry the producer set.
-func (d *Deliverer) retryOrGiveUp(ctx context.Context, log *taskLog, err error) error {
-	retried, _ := asynq.GetRetryCount(ctx)
+// WEBHOOK_MAX_RETRIES retries are spent, whatever MaxRetry the producer set
+// (retries spent before a deferral count: see deliveryOf).
+func (d *Deliverer) retryOrGiveUp(ctx context.Context, log *taskLog, t *asynq.Task, err error) error {
+	retried := deliveryOf(ctx, t).retried
 	if retried >= d.maxRetries {
 		log.warn("send_webhooks.retries_exhausted", zap.Int("attempts", retried+1), zap.Error(err))
 		return Permanent(fmt.Errorf("giving up after %d attempts: %w", retried+1, err))
@@ -305,15 +298,20 @@ func (d *Deliverer) observe(target *store.Target, ev string, code int, sendErr e
 			status = "timeout"
 		}
 	}
-	integration := target.AppSlug
+	d.metrics.Responses.WithLabelValues(status, integrationLabel(target), ev).Inc()
+	d.metrics.Duration.Observe(dur.Seconds())
+}
+
+// integrationLabel is the metrics' label for target's app: its status
+// (internal, unpublished), or its slug once published.
+func integrationLabel(target *store.Target) string {
 	switch target.AppStatus {
 	case models.AppInternal:
-		integration = "internal"
+		return "internal"
 	case models.AppUnpublished:
-		integration = "unpublished"
+		return "unpublished"
 	}
-	d.metrics.Responses.WithLabelValues(status, integration, ev).Inc()
-	d.metrics.Duration.Observe(dur.Seconds())
+	return target.AppSlug
 }
 
 // taskLog carries the fields of one task's log lines without encoding them
@@ -338,6 +336,7 @@ func (t *taskLog) write(level zapcore.Level, msg string, extra []zap.Field) {
 	ce.Write(fields...)
 }
 
+func (t *taskLog) debug(msg string, f ...zap.Field) { t.write(zapcore.DebugLevel, msg, f) }
 func (t *taskLog) info(msg string, f ...zap.Field)  { t.write(zapcore.InfoLevel, msg, f) }
 func (t *taskLog) warn(msg string, f ...zap.Field)  { t.write(zapcore.WarnLevel, msg, f) }
 func (t *taskLog) error(msg string, f ...zap.Field) { t.write(zapcore.ErrorLevel, msg, f) }

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/tasks"
 )
@@ -58,124 +60,214 @@ func (hr *holdingReceiver) counts() (open, maxOpen int) {
 	return hr.open, hr.maxOpen
 }
 
-// A slow app holds at most WEBHOOK_APP_CONCURRENCY of a worker's slots: once
-// its deliveries in flight have been running for WEBHOOK_TIMEOUT/10 on
-// average, its other deliveries go back to the queue without using a retry,
-// another app's deliveries go through meanwhile, a task asynq would archive
-// on any error is delivered over the limit, and in the end every webhook
-// arrives.
-func TestAppConcurrencyBoundsASlowApp(t *testing.T) {
+// deferredOf is hookworker_webhook_deferred_total for one integration label.
+func deferredOf(m *metrics.Metrics, integration string) float64 {
+	return testutil.ToFloat64(m.Deferred.WithLabelValues(integration))
+}
+
+// A delivery deferred because its app is at its limit is not a failure:
+// it waits in Scheduled, never in Retry or Archived, as a copy that keeps
+// its delivery id and its retry budget (the limit the worker applies,
+// shown to the UI), and it is counted with its app's label. Another app's
+// deliveries go through meanwhile, and in the end every delivery arrives
+// once, under its original delivery id.
+func TestDeferralIsNotAFailure(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
 		c.WorkerConcurrency = 8
+		c.WorkerFetchers = 1
 		c.WebhookAppConcurrency = 2
-		// Held requests should not time out (a timeout is retried, which
-		// is fine but not what this test is about); deferred tasks come
-		// back after 3–6 s.
-		c.WebhookTimeout = 3 * time.Second
+		// Held requests must not time out (a timeout is a real failure,
+		// retried); the app looks stuck after 2.5 s without an answer.
+		c.WebhookTimeout = 10 * time.Second
 	}})
 	slow := newHoldingReceiver(t)
 	fast := statusReceiver(t, http.StatusOK)
 	a := h.seed(models.SeedOptions{WebhookURL: slow.URL, Status: models.AppPublished})
 	b := h.seed(models.SeedOptions{WebhookURL: fast.URL, Status: models.AppPublished})
 
+	// 2 in flight (the limit), 4 waiting for a slot (half the slots), 2
+	// deferred at once; the waiting ones are deferred when the app looks
+	// stuck.
+	const n = 8
 	var ids []string
-	for range 2 {
+	for range n {
 		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
 	}
-	h.waitFor(func() bool { open, _ := slow.counts(); return open == 2 }, "the slow app never had 2 deliveries in flight")
-	// The rule is about time: the app becomes slow once its two requests
-	// have been open for WEBHOOK_TIMEOUT/10 (300 ms) on average.
-	time.Sleep(h.cfg.WebhookTimeout / 10)
-	// Two more: as many as the app takes per WEBHOOK_TIMEOUT, so they are
-	// deferred by 1–2 × WEBHOOK_TIMEOUT (more would wait longer).
-	for range 2 {
-		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
-	}
-	h.waitFor(func() bool { return testutil.ToFloat64(h.w.Metrics.Deferred) >= 2 }, "the slow app's other deliveries were not deferred")
+	h.waitFor(func() bool { return deferredOf(h.w.Metrics, a.SentryAppSlug) >= 2 }, "deliveries over the limit and the waiters' bound were not deferred")
+	open, _ := slow.counts()
+	require.Equal(t, 2, open, "the app's first limit applies from its first delivery")
 
-	// The other app is not held up behind the slow one.
+	// The other app is not held up: 2 slots are free.
 	for range 3 {
 		h.enqueue(cacheIssue(b.InstallationID))
 	}
-	h.waitFor(func() bool { fast.mu.Lock(); defer fast.mu.Unlock(); return len(fast.reqs) == 3 }, "the healthy app's deliveries waited behind the slow app")
-	open, maxOpen := slow.counts()
-	require.Equal(t, 2, open, "the slow app's requests were released early")
-	require.Equal(t, 2, maxOpen, "the slow app held more slots than WEBHOOK_APP_CONCURRENCY")
+	h.waitFor(func() bool { return fast.count() == 3 }, "the healthy app's deliveries waited behind the slow app")
 
-	// The deferred tasks wait as retries that used none of their budget.
-	var deferred []*asynq.TaskInfo
-	h.waitFor(func() bool {
-		var err error
-		deferred, err = h.inspector.ListRetryTasks(tasks.QueueAppPlatform)
-		return err == nil && len(deferred) == 2
-	}, "the 2 deferred tasks are not waiting as retries")
-	for _, info := range deferred {
-		require.Zero(t, info.Retried, "a deferral used one of task %s's retries", info.ID)
-		require.Contains(t, info.LastErr, "slow deliveries in flight in this worker")
+	h.waitFor(func() bool { return deferredOf(h.w.Metrics, a.SentryAppSlug) == n-2 }, "the waiting deliveries were not deferred once the app looked stuck")
+	require.Zero(t, deferredOf(h.w.Metrics, b.SentryAppSlug), "the healthy app was deferred")
+	_, maxOpen := slow.counts()
+	require.Equal(t, 2, maxOpen, "the slow app got more requests than its limit")
+
+	scheduled, err := h.inspector.ListScheduledTasks(tasks.QueueAppPlatform)
+	require.NoError(t, err)
+	require.Len(t, scheduled, n-2)
+	inFlight := map[string]bool{}
+	for _, r := range slow.requests() {
+		inFlight[r.Header.Get("Hookworker-Delivery-ID")] = true
+	}
+	deferred := map[string]bool{}
+	for _, info := range scheduled {
+		id := info.Headers[tasks.HeaderDeliveryID]
+		require.Equal(t, tasks.DeferredTaskID(id, 1), info.ID)
+		require.False(t, inFlight[id], "a delivery in flight was also deferred")
+		require.Zero(t, info.Retried, "a deferral used a retry")
+		require.Equal(t, h.cfg.WebhookMaxRetries, info.MaxRetry, "the copy shows the worker's retry limit")
+		require.Empty(t, info.LastErr, "a deferral is not an error")
+		deferred[id] = true
+	}
+	require.Len(t, deferred, n-2)
+	for _, q := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){h.inspector.ListRetryTasks, h.inspector.ListArchivedTasks} {
+		got, err := q(tasks.QueueAppPlatform)
+		require.NoError(t, err)
+		require.Empty(t, got, "a deferral appears in Retry or Archived")
+	}
+	// The originals are finished: a deferral does not keep them active.
+	for id := range deferred {
+		info, err := h.inspector.GetTaskInfo(tasks.QueueAppPlatform, id)
+		require.NoError(t, err)
+		require.Equal(t, asynq.TaskStateCompleted, info.State)
 	}
 
-	// A task without a retry left is never deferred: asynq would archive it.
-	last := h.enqueue(cacheIssue(a.InstallationID), asynq.MaxRetry(0))
-	ids = append(ids, last.ID)
-	h.waitFor(func() bool { open, _ := slow.counts(); return open == 3 }, "the task on its last attempt was not delivered over the limit")
-
+	// The receiver recovers; run the deferred copies now (as an operator
+	// can in the UI) rather than wait for their time.
 	slow.releaseAll()
-	for _, id := range ids {
-		h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
+	for _, info := range scheduled {
+		require.NoError(t, h.inspector.RunTask(tasks.QueueAppPlatform, info.ID))
 	}
-	_, maxOpen = slow.counts()
-	require.Equal(t, 3, maxOpen)
-	slow.mu.Lock()
-	defer slow.mu.Unlock()
-	seen := map[string]bool{}
-	for _, r := range slow.reqs {
-		seen[r.Header.Get("Hookworker-Delivery-ID")] = true
-	}
-	require.Len(t, seen, len(ids), "every webhook arrives")
+	got := map[string]int{}
+	h.waitFor(func() bool {
+		clear(got)
+		for _, r := range slow.requests() {
+			got[r.Header.Get("Hookworker-Delivery-ID")]++
+		}
+		return len(got) == n
+	}, "not every delivery arrived")
 	for _, id := range ids {
-		require.True(t, seen[id], "task %s never arrived", id)
+		require.Equal(t, 1, got[id], "delivery %s arrived %d times under its own id", id, got[id])
 	}
 }
 
-// An app that answers quickly is not held back by WEBHOOK_APP_CONCURRENCY:
-// only slow apps are.
-func TestAppConcurrencySparesAFastApp(t *testing.T) {
+// A busy app whose receiver answers at once is never deferred, though its
+// first limit is 1: its limit grows with its answers, and deliveries over
+// it wait for a slot meanwhile.
+func TestFastAppIsNotDeferred(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
-		c.WorkerConcurrency = 8
+		c.WorkerConcurrency = 20
+		c.WorkerFetchers = 1
 		c.WebhookAppConcurrency = 1
-		c.WebhookTimeout = 3 * time.Second // slow means 300 ms on average
+		c.WebhookTimeout = 2 * time.Second
 	}})
-	// Each request waits until 4 are open at once (or 2 s pass), then all
-	// answer: possible only if the app is not limited to 1.
-	const together = 4
-	all := make(chan struct{})
-	var once sync.Once
-	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if n == together {
-			once.Do(func() { close(all) })
-		}
-		select {
-		case <-all:
-		case <-time.After(2 * time.Second):
-		case <-r.Context().Done():
-			return
-		}
+	var mu sync.Mutex
+	var open, maxOpen int
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		open++
+		maxOpen = max(maxOpen, open)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // the receiver's latency, part of the scenario
+		mu.Lock()
+		open--
+		mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	})
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL, Status: models.AppPublished})
-	var ids []string
-	for range together {
-		ids = append(ids, h.enqueue(cacheIssue(a.InstallationID)).ID)
+	const n = 300
+	for range n {
+		h.enqueue(cacheIssue(a.InstallationID))
 	}
-	for _, id := range ids {
-		h.waitState(tasks.QueueAppPlatform, id, asynq.TaskStateCompleted)
+	h.waitFor(func() bool { return rc.count() == n }, "not every delivery arrived")
+	require.Zero(t, deferredOf(h.w.Metrics, a.SentryAppSlug), "a fast app was deferred")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Greater(t, maxOpen, 1, "the limit never grew past its first value")
+	limit, ok := h.w.Deliverer.AppLimit(a.SentryAppID)
+	require.True(t, ok)
+	require.Greater(t, limit.Limit, 1)
+}
+
+// The burst scenario at small scale: a burst for an app whose receiver
+// hangs, enqueued just before tasks for healthy apps. The hanging app gets
+// its first limit of requests and no more, the healthy deliveries all
+// arrive while its requests still hang (before any times out), and none of
+// them is deferred.
+func TestBurstForAHangingAppDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 16
+		c.WebhookAppConcurrency = 2
+		c.WebhookTimeout = 10 * time.Second
+	}})
+	runBurst(t, h, []*metrics.Metrics{h.w.Metrics}, 1)
+}
+
+// The same burst with 3 worker processes on one Redis: the hanging app
+// holds at most its first limit in each, and the healthy apps are served
+// by all of them before any of its requests times out.
+func TestBurstWithThreeWorkers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 16
+		c.WebhookAppConcurrency = 2
+		c.WebhookTimeout = 10 * time.Second
+	}})
+	w2, _ := startCacheWorker(t, h)
+	w3, _ := startCacheWorker(t, h)
+	runBurst(t, h, []*metrics.Metrics{h.w.Metrics, w2.Metrics, w3.Metrics}, 3)
+}
+
+// runBurst enqueues 60 tasks for a hanging app, then 60 for 4 healthy ones,
+// and checks fairness and bounds over workers worker processes.
+func runBurst(t *testing.T, h *harness, ms []*metrics.Metrics, workers int) {
+	t.Helper()
+	hang := newHoldingReceiver(t)
+	ok := statusReceiver(t, http.StatusOK)
+	dead := h.seed(models.SeedOptions{WebhookURL: hang.URL, Status: models.AppPublished})
+	var healthy []models.SeedResult
+	for range 4 {
+		healthy = append(healthy, h.seed(models.SeedOptions{WebhookURL: ok.URL, Status: models.AppPublished}))
 	}
-	select {
-	case <-all:
-	default:
-		t.Fatal("the deliveries never were in flight together: the fast app was limited")
+	const n = 60
+	enqueue := func(inst int64) {
+		task, err := tasks.NewResourceChangeTask(cacheIssue(inst))
+		require.NoError(t, err)
+		_, err = h.client.EnqueueContext(context.Background(), task)
+		require.NoError(t, err)
 	}
-	require.Zero(t, testutil.ToFloat64(h.w.Metrics.Deferred))
+	for range n {
+		enqueue(dead.InstallationID)
+	}
+	for i := range n {
+		enqueue(healthy[i%len(healthy)].InstallationID)
+	}
+	h.waitFor(func() bool { return ok.count() == n }, "the healthy deliveries did not all arrive")
+	open, maxOpen := hang.counts()
+	require.Positive(t, open, "the hanging app's requests ended before the healthy ones were done")
+	require.LessOrEqual(t, maxOpen, 2*workers, "the hanging app got more requests than its first limit in each worker")
+	timeouts := 0.0
+	for _, m := range ms {
+		timeouts += testutil.ToFloat64(m.Responses.WithLabelValues("timeout", dead.SentryAppSlug, "issue.created"))
+		for _, hs := range healthy {
+			require.Zero(t, deferredOf(m, hs.SentryAppSlug), "a healthy app was deferred")
+		}
+	}
+	require.Zero(t, timeouts, "the healthy deliveries were done only after the hanging ones timed out")
+	h.waitFor(func() bool {
+		total := 0.0
+		for _, m := range ms {
+			total += deferredOf(m, dead.SentryAppSlug)
+		}
+		return total >= n-2*float64(workers)
+	}, "the hanging app's deliveries over its limit were not deferred")
 }

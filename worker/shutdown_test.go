@@ -82,6 +82,18 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	}
 	require.Len(t, h.lrange(requestlog.RequestKey(seed.SentryAppID, "issue.created")), n)
 	require.Equal(t, n, rc.count(), "no task was delivered twice")
+
+	// The logs say what happened: n in flight when the shutdown began,
+	// then done, nothing returned to the queue, once the last ended.
+	draining := h.logs.FilterMessage("worker.draining").All()
+	require.Len(t, draining, 1)
+	require.EqualValues(t, n, draining[0].ContextMap()["in_flight"])
+	drained := h.logs.FilterMessage("worker.drained").All()
+	require.Len(t, drained, 1)
+	require.EqualValues(t, 0, drained[0].ContextMap()["in_flight"])
+	require.EqualValues(t, 0, drained[0].ContextMap()["returned_to_queue"])
+	require.GreaterOrEqual(t, drained[0].ContextMap()["took"], 300*time.Millisecond, "logged done before the deliveries ended")
+	require.Empty(t, h.logs.FilterMessage("All workers have finished").All(), "asynq's per-server line speaks for one server only")
 }
 
 // TestShutdownRequeuesSlow has N deliveries in flight against a receiver

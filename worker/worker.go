@@ -6,7 +6,7 @@ package worker
 import (
 	"context"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -45,7 +45,7 @@ type Deps struct {
 
 // Worker is a configured asynq server with hookworker's handlers.
 type Worker struct {
-	servers []*asynq.Server
+	pool    *fetcherPool
 	client  *asynq.Client
 	mux     *asynq.ServeMux
 	sender  *webhook.Sender
@@ -64,6 +64,11 @@ type Worker struct {
 	outbox    *tasks.Outbox
 	stopSweep context.CancelFunc
 	sweeping  chan struct{}
+	// inFlight and started count the tasks the handlers run and began;
+	// requeued those cut short by a shutdown.
+	inFlight, started, requeued atomic.Int64
+	stopping                    atomic.Bool
+	shutdownTimeout             time.Duration
 }
 
 // New builds the handlers and the server; nothing runs until Start.
@@ -110,49 +115,52 @@ func New(d Deps) (*Worker, error) {
 	deliverer := tasks.NewDeliverer(tasks.DelivererConfig{
 		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
-		AppConcurrency: c.WebhookAppConcurrency, AppBusyDelay: c.WebhookTimeout,
+		AppConcurrency: c.WebhookAppConcurrency, MaxAppConcurrency: c.WorkerConcurrency, AppBusyDelay: c.WebhookTimeout,
+		Enqueuer: client,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
+	w := &Worker{reqlog: reqlog, client: client, sender: sender, cache: cache, rdb: d.Redis,
+		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log, shutdownTimeout: c.ShutdownTimeout, outbox: outbox}
 	mux := asynq.NewServeMux()
-	mux.Use(recoverPanics(d.Log), knownTypes(d.Log, d.Metrics, tasks.TypeResourceChange, tasks.TypeSendEmail),
+	mux.Use(w.track, recoverPanics(d.Log), knownTypes(d.Log, d.Metrics, tasks.TypeResourceChange, tasks.TypeSendEmail),
 		boundTime(HandlerTimeout))
 	mux.Handle(tasks.TypeResourceChange, deliverer)
 	mux.Handle(tasks.TypeSendEmail, mailer)
+	w.mux = mux
 
 	policy := tasks.RetryPolicy{WebhookDelay: c.WebhookRetryDelay, MailDelay: c.MailRetryDelay}
-	// asynq fetches tasks in one serial loop per server, one Redis round
-	// trip each; with I/O-bound handlers that loop, not the CPU, caps
-	// throughput. Several servers in one process fetch in parallel and share
-	// the concurrency.
 	fetchers := max(1, min(c.WorkerFetchers, c.WorkerConcurrency))
-	servers := make([]*asynq.Server, fetchers)
+	// asynq's own start and stop lines would repeat once per server, and
+	// its "All workers have finished" speaks for one server only: it logs
+	// warnings and errors, and the Worker says what the process does.
 	asynqLog := d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar()
-	for i := range servers {
-		// asynq's start and stop lines would repeat once per server: the
-		// first one says them, the others only warn.
-		level := asynqLevel(d.Log.Level())
-		if i > 0 {
-			level = max(level, asynq.WarnLevel)
-		}
-		share := c.WorkerConcurrency / fetchers
-		if i < c.WorkerConcurrency%fetchers {
-			share++
-		}
-		servers[i] = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
-			Concurrency:              share,
+	level := max(asynqLevel(d.Log.Level()), asynq.WarnLevel)
+	share := c.WorkerConcurrency / fetchers // fetchers ≤ WORKER_CONCURRENCY
+	newServer := func(extra bool) *asynq.Server {
+		cfg := asynq.Config{
+			// Every extra server holds the same share, the always-on one
+			// the rest: together, WORKER_CONCURRENCY.
+			Concurrency:              c.WorkerConcurrency - (fetchers-1)*share,
 			Queues:                   map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
 			RetryDelayFunc:           policy.Delay,
-			IsFailure:                tasks.IsFailure,
 			ShutdownTimeout:          c.ShutdownTimeout,
 			TaskCheckInterval:        c.TaskCheckInterval,
 			DelayedTaskCheckInterval: c.DelayedTaskCheckInterval,
 			Logger:                   asynqLog,
 			LogLevel:                 level,
-		})
+		}
+		if extra {
+			// Extras serve the webhook queue only, and poll it often: they
+			// run only while tasks flow.
+			cfg.Queues = map[string]int{tasks.QueueAppPlatform: 1}
+			cfg.Concurrency = share
+			cfg.TaskCheckInterval = max(time.Millisecond, c.TaskCheckInterval/extraPollDivisor)
+		}
+		return asynq.NewServerFromRedisClient(d.Redis, cfg)
 	}
-	return &Worker{servers: servers, reqlog: reqlog, client: client, mux: mux, sender: sender, cache: cache, rdb: d.Redis,
-		Metrics: d.Metrics, Deliverer: deliverer, log: d.Log, outbox: outbox}, nil
+	w.pool = &fetcherPool{newServer: newServer, handler: mux, rdb: d.Redis, max: fetchers, log: d.Log, started: &w.started}
+	return w, nil
 }
 
 // Start starts processing tasks and sweeping the e-mail outbox in the
@@ -175,13 +183,8 @@ func (w *Worker) Start() error {
 			w.log.Warn("cache.subscription_not_confirmed", zap.Duration("waited", 5*time.Second))
 		}
 	}
-	for i, srv := range w.servers {
-		if err := srv.Start(w.mux); err != nil {
-			for _, started := range w.servers[:i] {
-				started.Shutdown()
-			}
-			return fmt.Errorf("start asynq server: %w", err)
-		}
+	if err := w.pool.start(); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
 	}
 	// E-mails committed by a process that died before enqueuing them.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,15 +196,39 @@ func (w *Worker) Start() error {
 	return nil
 }
 
+// Fetchers is how many asynq servers the worker runs now: 1 while idle,
+// up to WORKER_FETCHERS under load.
+func (w *Worker) Fetchers() int { return w.pool.running() }
+
+// InFlight is how many tasks the worker's handlers are running.
+func (w *Worker) InFlight() int { return int(w.inFlight.Load()) }
+
+// track counts the tasks in flight and begun (what the fetcher pool scales
+// on), and those a shutdown cut short.
+func (w *Worker) track(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.started.Add(1)
+		w.inFlight.Add(1)
+		defer w.inFlight.Add(-1)
+		err := next.ProcessTask(ctx, t)
+		if ctx.Err() != nil && w.stopping.Load() {
+			w.requeued.Add(1)
+		}
+		return err
+	})
+}
+
 // Shutdown stops fetching, waits up to the shutdown timeout for in-flight
 // tasks and returns the rest to their queue, then releases connections it
 // opened (not the shared Redis client or database).
 func (w *Worker) Shutdown() {
-	var wg sync.WaitGroup
-	for _, srv := range w.servers {
-		wg.Go(srv.Shutdown)
-	}
-	wg.Wait()
+	start := time.Now()
+	w.stopping.Store(true)
+	w.log.Info("worker.draining", zap.Int64("in_flight", w.inFlight.Load()), zap.Int("fetchers", w.pool.running()),
+		zap.Duration("shutdown_timeout", w.shutdownTimeout))
+	w.pool.shutdown()
+	w.log.Info("worker.drained", zap.Int64("returned_to_queue", w.requeued.Load()), zap.Int64("in_flight", w.inFlight.Load()),
+		zap.Duration("took", time.Since(start)))
 	w.reqlog.Close() // after the servers: their last attempts are written
 	if w.stopSweep != nil {
 		w.stopSweep()

@@ -1,0 +1,180 @@
+package worker
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/hookworker/hookworker/tasks"
+)
+
+// asynq fetches tasks in one serial loop per server, one Redis round trip
+// per task: with handlers that mostly wait on the network, that loop and
+// not the CPU caps a server's throughput, and an idle loop polls Redis
+// every TASK_CHECK_INTERVAL for nothing. So a worker runs one asynq server
+// always, for both queues, and starts more for app_platform — up to
+// WORKER_FETCHERS in all, each with its share of WORKER_CONCURRENCY — while
+// there is a backlog or a steady flow, and stops them one by one when the
+// flow ebbs. wantFetchers decides; fetcherPool carries it out.
+
+// Scaling constants (see wantFetchers).
+const (
+	// scaleTick is how often the pool reads the backlog (one LLEN).
+	scaleTick = 100 * time.Millisecond
+	// fetcherRate is the flow, in tasks/s, one more server is started
+	// for. A loop fetches several thousand tasks/s; extras are run long
+	// before that so a steady flow is picked up within milliseconds.
+	fetcherRate = 250
+	// backlogPerFetcher is the pending tasks one more server is started
+	// for.
+	backlogPerFetcher = 64
+	// extraPollDivisor: an extra server polls TASK_CHECK_INTERVAL/4: it
+	// runs only while tasks flow, and then a short poll is what keeps the
+	// pick-up latency low.
+	extraPollDivisor = 4
+)
+
+// fetcherLoad is what the pool saw over the last tick.
+type fetcherLoad struct {
+	// Running is how many servers run now (at least 1), Max the most
+	// allowed (WORKER_FETCHERS).
+	Running, Max int
+	// Pending is the tasks waiting in app_platform.
+	Pending int64
+	// Started is the tasks the process started during the tick.
+	Started int64
+	Tick    time.Duration
+}
+
+// wantFetchers returns how many servers should run for the next tick: one
+// more per fetcherRate tasks/s started and per backlogPerFetcher pending
+// tasks, whichever asks more. It jumps up at once (a backlog is cleared at
+// full speed), but goes down by one per tick, so a pause of a few ticks in
+// a steady flow does not stop the servers the flow will need again.
+func wantFetchers(l fetcherLoad) int {
+	perSecond := float64(l.Started) / max(l.Tick.Seconds(), 1e-3)
+	want := 1 + int(math.Ceil(perSecond/fetcherRate))
+	if l.Pending > 0 {
+		want = max(want, 1+int((l.Pending+backlogPerFetcher-1)/backlogPerFetcher))
+	}
+	want = min(max(want, 1), max(l.Max, 1))
+	if want < l.Running {
+		return l.Running - 1
+	}
+	return want
+}
+
+// fetcherPool runs the process's asynq servers: servers[0] always, the
+// others as wantFetchers says.
+type fetcherPool struct {
+	newServer func(extra bool) *asynq.Server
+	handler   asynq.Handler
+	rdb       redis.Cmdable
+	max       int
+	log       *zap.Logger
+	// started counts the tasks the handler began (the middleware's).
+	started *atomic.Int64
+
+	mu       sync.Mutex
+	servers  []*asynq.Server
+	retiring sync.WaitGroup
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// start starts the always-on server and the scaling loop.
+func (p *fetcherPool) start() error {
+	base := p.newServer(false)
+	if err := base.Start(p.handler); err != nil {
+		return err
+	}
+	p.servers = []*asynq.Server{base}
+	if p.max <= 1 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop, p.done = cancel, make(chan struct{})
+	go p.loop(ctx)
+	return nil
+}
+
+// pendingKey is asynq's list of app_platform's pending tasks.
+var pendingKey = "asynq:{" + tasks.QueueAppPlatform + "}:pending"
+
+func (p *fetcherPool) loop(ctx context.Context) {
+	defer close(p.done)
+	ticker := time.NewTicker(scaleTick)
+	defer ticker.Stop()
+	last, lastAt := p.started.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, scaleTick)
+		pending, err := p.rdb.LLen(rctx, pendingKey).Result()
+		cancel()
+		if err != nil {
+			continue // Redis trouble: keep what runs
+		}
+		now, started := time.Now(), p.started.Load()
+		p.mu.Lock()
+		want := wantFetchers(fetcherLoad{Running: len(p.servers), Max: p.max, Pending: pending, Started: started - last, Tick: now.Sub(lastAt)})
+		p.resize(want)
+		p.mu.Unlock()
+		last, lastAt = started, now
+	}
+}
+
+// resize starts or retires extra servers until want run. A retired server
+// stops fetching at once and finishes its deliveries in the background.
+// Called with mu held.
+func (p *fetcherPool) resize(want int) {
+	for len(p.servers) < want {
+		srv := p.newServer(true)
+		if err := srv.Start(p.handler); err != nil {
+			p.log.Warn("worker.fetcher_not_started", zap.Error(err))
+			return
+		}
+		p.servers = append(p.servers, srv)
+	}
+	for len(p.servers) > max(want, 1) {
+		srv := p.servers[len(p.servers)-1]
+		p.servers = p.servers[:len(p.servers)-1]
+		p.retiring.Go(srv.Shutdown)
+	}
+}
+
+// running is how many servers run.
+func (p *fetcherPool) running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.servers)
+}
+
+// shutdown stops scaling, then shuts every server down at once (each
+// waits up to SHUTDOWN_TIMEOUT for its deliveries, then returns the rest
+// to the queue) and waits for the retiring ones.
+func (p *fetcherPool) shutdown() {
+	if p.stop != nil {
+		p.stop()
+		<-p.done
+	}
+	p.mu.Lock()
+	servers := p.servers
+	p.servers = nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
+	p.retiring.Wait()
+}

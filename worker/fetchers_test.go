@@ -1,0 +1,64 @@
+package worker_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/models"
+	"github.com/hookworker/hookworker/tasks"
+)
+
+// An idle worker runs one asynq server (one row in the queue UI's Servers
+// page); a backlog starts more, up to WORKER_FETCHERS, and they stop once
+// it is gone.
+func TestFetchersFollowTheBacklog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 40
+		c.WorkerFetchers = 4
+	}})
+	servers := func() int {
+		s, err := h.inspector.Servers()
+		require.NoError(t, err)
+		return len(s)
+	}
+	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 1 }, "an idle worker does not run one server")
+
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(20 * time.Millisecond) // the receiver's latency, part of the scenario
+		w.WriteHeader(http.StatusOK)
+	})
+	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
+	const n = 1000
+	for range n {
+		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
+		require.NoError(t, err)
+		_, err = h.client.Enqueue(task)
+		require.NoError(t, err)
+	}
+	h.waitFor(func() bool { return h.w.Fetchers() == 4 }, "a backlog did not start every fetcher")
+	require.LessOrEqual(t, servers(), 4)
+	h.waitFor(func() bool { return rc.count() == n }, "not every delivery arrived")
+	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 1 }, "the extra servers did not stop once the backlog was gone")
+}
+
+// Each webhook task carries the retry limit the worker applies, which the
+// queue UI shows ("Retry 0/3").
+func TestTaskShowsTheWorkersRetryLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	require.Equal(t, config.Defaults().WebhookMaxRetries, tasks.TaskMaxRetry)
+	rc := statusReceiver(t, http.StatusServiceUnavailable)
+	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
+	info := h.enqueue(cacheIssue(a.InstallationID))
+	require.Equal(t, h.cfg.WebhookMaxRetries, info.MaxRetry)
+	// And the worker ends the task there: 1 attempt + 3 retries, archived.
+	got := h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateArchived)
+	require.Equal(t, h.cfg.WebhookMaxRetries, got.MaxRetry)
+	require.Equal(t, 1+h.cfg.WebhookMaxRetries, rc.count())
+}
