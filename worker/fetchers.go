@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,11 +16,31 @@ import (
 // asynq fetches tasks in one serial loop per server, one Redis round trip
 // per task: with handlers that mostly wait on the network, that loop and
 // not the CPU caps a server's throughput, and an idle loop polls Redis
-// every TASK_CHECK_INTERVAL for nothing. So a worker runs one asynq server
-// always, for both queues, and starts more for app_platform — up to
-// WORKER_FETCHERS in all, each with its share of WORKER_CONCURRENCY — while
-// there is a backlog or a steady flow, and stops them one by one when the
-// flow ebbs. wantFetchers decides; fetcherPool carries it out.
+// every TASK_CHECK_INTERVAL for nothing. So a worker runs two asynq servers
+// always — one for app_platform, one for email polled 20 times less often
+// — and starts more for app_platform, up to WORKER_FETCHERS for that queue,
+// each with its share of WORKER_CONCURRENCY, while there is a backlog or a
+// steady flow, and stops them one by one when the flow ebbs. wantFetchers
+// decides; fetcherPool carries it out.
+
+// serverKind is what an asynq server of the pool is for.
+type serverKind int
+
+const (
+	// baseServer always fetches app_platform.
+	baseServer serverKind = iota
+	// mailServer always fetches email.
+	mailServer
+	// extraServer fetches app_platform while tasks flow.
+	extraServer
+)
+
+// The e-mail server's slots, and its poll interval in units of
+// TASK_CHECK_INTERVAL.
+const (
+	mailConcurrency = 10
+	mailPollFactor  = 20
+)
 
 // Scaling constants (see wantFetchers).
 const (
@@ -30,7 +49,7 @@ const (
 	// fetcherRate is the flow, in tasks/s, one more server is started
 	// for. A loop fetches several thousand tasks/s; extras are run long
 	// before that so a steady flow is picked up within milliseconds.
-	fetcherRate = 250
+	fetcherRate = 200
 	// backlogPerFetcher is the pending tasks one more server is started
 	// for.
 	backlogPerFetcher = 64
@@ -52,14 +71,14 @@ type fetcherLoad struct {
 	Tick    time.Duration
 }
 
-// wantFetchers returns how many servers should run for the next tick: one
-// more per fetcherRate tasks/s started and per backlogPerFetcher pending
-// tasks, whichever asks more. It jumps up at once (a backlog is cleared at
+// wantFetchers returns how many app_platform servers should run for the
+// next tick: one more per full fetcherRate tasks/s started and per
+// backlogPerFetcher pending tasks or part of it, whichever asks more. It jumps up at once (a backlog is cleared at
 // full speed), but goes down by one per tick, so a pause of a few ticks in
 // a steady flow does not stop the servers the flow will need again.
 func wantFetchers(l fetcherLoad) int {
 	perSecond := float64(l.Started) / max(l.Tick.Seconds(), 1e-3)
-	want := 1 + int(math.Ceil(perSecond/fetcherRate))
+	want := 1 + int(perSecond/fetcherRate)
 	if l.Pending > 0 {
 		want = max(want, 1+int((l.Pending+backlogPerFetcher-1)/backlogPerFetcher))
 	}
@@ -70,17 +89,21 @@ func wantFetchers(l fetcherLoad) int {
 	return want
 }
 
-// fetcherPool runs the process's asynq servers: servers[0] always, the
-// others as wantFetchers says.
+// fetcherPool runs the process's asynq servers: mail and servers[0]
+// always, the others as wantFetchers says.
 type fetcherPool struct {
-	newServer func(extra bool) *asynq.Server
+	newServer func(serverKind) *asynq.Server
 	handler   asynq.Handler
 	rdb       redis.Cmdable
 	max       int
 	log       *zap.Logger
-	// started counts the tasks the handler began (the middleware's).
-	started *atomic.Int64
+	// started and inFlight count the tasks the handler began and runs
+	// (the middleware's).
+	started, inFlight *atomic.Int64
+	// woken wakes the idle scaling loop (capacity 1).
+	woken chan struct{}
 
+	mail     *asynq.Server
 	mu       sync.Mutex
 	servers  []*asynq.Server
 	retiring sync.WaitGroup
@@ -88,10 +111,15 @@ type fetcherPool struct {
 	done     chan struct{}
 }
 
-// start starts the always-on server and the scaling loop.
+// start starts the always-on servers and the scaling loop.
 func (p *fetcherPool) start() error {
-	base := p.newServer(false)
+	base := p.newServer(baseServer)
 	if err := base.Start(p.handler); err != nil {
+		return err
+	}
+	p.mail = p.newServer(mailServer)
+	if err := p.mail.Start(p.handler); err != nil {
+		base.Shutdown()
 		return err
 	}
 	p.servers = []*asynq.Server{base}
@@ -118,13 +146,26 @@ func (p *fetcherPool) loop(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
+		now, started := time.Now(), p.started.Load()
+		if started == last && p.inFlight.Load() == 0 && p.running() == 1 {
+			// Idle: the always-on server would have started anything
+			// pending. Sleep until a task starts instead of ticking.
+			ticker.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.woken:
+			}
+			ticker.Reset(scaleTick)
+			last, lastAt = p.started.Load(), time.Now()
+			continue
+		}
 		rctx, cancel := context.WithTimeout(ctx, scaleTick)
 		pending, err := p.rdb.LLen(rctx, pendingKey).Result()
 		cancel()
 		if err != nil {
 			continue // Redis trouble: keep what runs
 		}
-		now, started := time.Now(), p.started.Load()
 		p.mu.Lock()
 		want := wantFetchers(fetcherLoad{Running: len(p.servers), Max: p.max, Pending: pending, Started: started - last, Tick: now.Sub(lastAt)})
 		p.resize(want)
@@ -133,12 +174,20 @@ func (p *fetcherPool) loop(ctx context.Context) {
 	}
 }
 
+// wake tells an idle scaling loop that a task started.
+func (p *fetcherPool) wake() {
+	select {
+	case p.woken <- struct{}{}:
+	default:
+	}
+}
+
 // resize starts or retires extra servers until want run. A retired server
 // stops fetching at once and finishes its deliveries in the background.
 // Called with mu held.
 func (p *fetcherPool) resize(want int) {
 	for len(p.servers) < want {
-		srv := p.newServer(true)
+		srv := p.newServer(extraServer)
 		if err := srv.Start(p.handler); err != nil {
 			p.log.Warn("worker.fetcher_not_started", zap.Error(err))
 			return
@@ -152,7 +201,7 @@ func (p *fetcherPool) resize(want int) {
 	}
 }
 
-// running is how many servers run.
+// running is how many app_platform servers run.
 func (p *fetcherPool) running() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -171,6 +220,9 @@ func (p *fetcherPool) shutdown() {
 	servers := p.servers
 	p.servers = nil
 	p.mu.Unlock()
+	if p.mail != nil {
+		servers = append(servers, p.mail)
+	}
 	var wg sync.WaitGroup
 	for _, srv := range servers {
 		wg.Go(srv.Shutdown)

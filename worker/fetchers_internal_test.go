@@ -18,9 +18,12 @@ func TestWantFetchers(t *testing.T) {
 		want int
 	}{
 		{"idle stays at one", fetcherLoad{Running: 1, Max: 32, Tick: tick}, 1},
-		{"a lone task adds one for a tick", fetcherLoad{Running: 1, Max: 32, Started: 1, Tick: tick}, 2},
-		{"1,000/s keeps five", fetcherLoad{Running: 5, Max: 32, Started: 100, Tick: tick}, 5},
-		{"1,000/s from idle jumps to five", fetcherLoad{Running: 1, Max: 32, Started: 100, Tick: tick}, 5},
+		{"a lone task adds none", fetcherLoad{Running: 1, Max: 32, Started: 1, Tick: tick}, 1},
+		{"199/s adds none", fetcherLoad{Running: 1, Max: 32, Started: 199, Tick: time.Second}, 1},
+		{"200/s adds one", fetcherLoad{Running: 1, Max: 32, Started: 200, Tick: time.Second}, 2},
+		{"1,000/s keeps six", fetcherLoad{Running: 6, Max: 32, Started: 100, Tick: tick}, 6},
+		{"1,000/s from idle jumps to six", fetcherLoad{Running: 1, Max: 32, Started: 100, Tick: tick}, 6},
+		{"one pending task adds one", fetcherLoad{Running: 1, Max: 32, Pending: 1, Tick: tick}, 2},
 		{"a backlog jumps at once", fetcherLoad{Running: 1, Max: 32, Pending: 640, Tick: tick}, 11},
 		{"a large backlog takes all", fetcherLoad{Running: 1, Max: 32, Pending: 20000, Tick: tick}, 32},
 		{"a full drain keeps all", fetcherLoad{Running: 32, Max: 32, Started: 1200, Tick: tick}, 32},

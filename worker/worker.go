@@ -137,12 +137,12 @@ func New(d Deps) (*Worker, error) {
 	asynqLog := d.Log.Named("asynq").WithOptions(zap.AddCallerSkip(1)).Sugar()
 	level := max(asynqLevel(d.Log.Level()), asynq.WarnLevel)
 	share := c.WorkerConcurrency / fetchers // fetchers ≤ WORKER_CONCURRENCY
-	newServer := func(extra bool) *asynq.Server {
+	newServer := func(kind serverKind) *asynq.Server {
 		cfg := asynq.Config{
 			// Every extra server holds the same share, the always-on one
 			// the rest: together, WORKER_CONCURRENCY.
 			Concurrency:              c.WorkerConcurrency - (fetchers-1)*share,
-			Queues:                   map[string]int{tasks.QueueAppPlatform: 6, tasks.QueueEmail: 1},
+			Queues:                   map[string]int{tasks.QueueAppPlatform: 1},
 			RetryDelayFunc:           policy.Delay,
 			ShutdownTimeout:          c.ShutdownTimeout,
 			TaskCheckInterval:        c.TaskCheckInterval,
@@ -150,16 +150,24 @@ func New(d Deps) (*Worker, error) {
 			Logger:                   asynqLog,
 			LogLevel:                 level,
 		}
-		if extra {
-			// Extras serve the webhook queue only, and poll it often: they
-			// run only while tasks flow.
-			cfg.Queues = map[string]int{tasks.QueueAppPlatform: 1}
+		switch kind {
+		case extraServer:
+			// Extras run only while tasks flow: a short poll then is what
+			// keeps the pick-up latency low.
 			cfg.Concurrency = share
 			cfg.TaskCheckInterval = max(time.Millisecond, c.TaskCheckInterval/extraPollDivisor)
+		case mailServer:
+			// E-mails are rare (an app disabled) and not urgent: their own
+			// few slots, polled seldom, so an idle worker does not poll two
+			// queues at the webhook pace.
+			cfg.Concurrency = min(c.WorkerConcurrency, mailConcurrency)
+			cfg.Queues = map[string]int{tasks.QueueEmail: 1}
+			cfg.TaskCheckInterval = c.TaskCheckInterval * mailPollFactor
 		}
 		return asynq.NewServerFromRedisClient(d.Redis, cfg)
 	}
-	w.pool = &fetcherPool{newServer: newServer, handler: mux, rdb: d.Redis, max: fetchers, log: d.Log, started: &w.started}
+	w.pool = &fetcherPool{newServer: newServer, handler: mux, rdb: d.Redis, max: fetchers, log: d.Log,
+		started: &w.started, inFlight: &w.inFlight, woken: make(chan struct{}, 1)}
 	return w, nil
 }
 
@@ -209,6 +217,7 @@ func (w *Worker) track(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		w.started.Add(1)
 		w.inFlight.Add(1)
+		w.pool.wake()
 		defer w.inFlight.Add(-1)
 		err := next.ProcessTask(ctx, t)
 		if ctx.Err() != nil && w.stopping.Load() {
