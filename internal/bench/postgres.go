@@ -167,8 +167,10 @@ func (s installations) healthyCount(n int) int {
 
 // seedInstallations migrates the bench database and seeds k internal
 // installations subscribed to issue.created: dead of them (spread evenly)
-// point at deadURL, the rest at okURL.
-func seedInstallations(dbURL string, k, dead int, okURL, deadURL string) (installations, error) {
+// point at deadURL, the rest at okURL. With deadPublished the dead ones
+// are published apps instead, so the worker's metrics tell them apart
+// (their integration label is their slug; the healthy ones' "internal").
+func seedInstallations(dbURL string, k, dead int, okURL, deadURL string, deadPublished bool) (installations, error) {
 	db, err := models.Open(dbURL)
 	if err != nil {
 		return installations{}, err
@@ -183,12 +185,15 @@ func seedInstallations(dbURL string, k, dead int, okURL, deadURL string) (instal
 	}
 	var out installations
 	for i := range k {
-		u, ok := okURL, true
+		u, ok, status := okURL, true, models.AppInternal
 		if isDead(i, k, dead) {
 			u, ok = deadURL, false
+			if deadPublished {
+				status = models.AppPublished
+			}
 		}
 		res, err := models.Seed(db, models.SeedOptions{
-			WebhookURL: u, Name: fmt.Sprintf("Bench App %d", i), Status: models.AppInternal,
+			WebhookURL: u, Name: fmt.Sprintf("Bench App %d", i), Status: status,
 			Events: []string{"issue.created", "issue.resolved", "error.created", "comment.created"},
 		})
 		if err != nil {

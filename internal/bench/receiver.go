@@ -99,6 +99,7 @@ type DeadReceiver struct {
 	URL      string
 	ln       net.Listener
 	accepted atomic.Int64
+	first    atomic.Int64 // Unix ns of the first accept since resetFirst
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
@@ -124,6 +125,7 @@ func (d *DeadReceiver) accept() {
 			return
 		}
 		d.accepted.Add(1)
+		d.first.CompareAndSwap(0, time.Now().UnixNano())
 		d.mu.Lock()
 		d.conns[c] = struct{}{}
 		d.mu.Unlock()
@@ -137,6 +139,18 @@ func (d *DeadReceiver) accept() {
 			c.Close()
 		}()
 	}
+}
+
+// resetFirst forgets the first accept's time.
+func (d *DeadReceiver) resetFirst() { d.first.Store(0) }
+
+// firstAccept is when the first connection since resetFirst was accepted
+// (zero: none).
+func (d *DeadReceiver) firstAccept() time.Time {
+	if ns := d.first.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Accepted is how many connections were accepted since the start.

@@ -102,14 +102,46 @@ func figureSpecs() []figureSpec {
 	return []figureSpec{
 		{key: "ceiling", name: "no-op ceiling (asynq drain)", unit: "tasks/s", value: func(r Round) float64 { return r.Ceiling.PerSecond }, ratio: true},
 		{key: "bare_post", name: "bare-POST floor", unit: "deliveries/s", value: func(r Round) float64 { return r.BarePOST.PerSecond }, ratio: true},
-		{key: "bare_post_fetchers", name: "  bare-POST floor fetched like the worker", unit: "deliveries/s", value: func(r Round) float64 { return r.BarePOSTFetchers.PerSecond }, ratio: true},
+		{key: "bare_post_8", name: "bare-POST floor, 8 asynq servers", unit: "deliveries/s", value: func(r Round) float64 { return r.BarePOST8.PerSecond }, ratio: true},
 		{key: "end_to_end", name: "hookworker end to end", unit: "deliveries/s", value: func(r Round) float64 { return r.EndToEnd.PerSecond }, ratio: true,
 			target: &target{text: "≥ 0.60 of ceiling", onRatio: true, ok: atLeast(0.60)}},
 		{key: "end_to_end_vs_bare_post", name: "end to end ÷ bare-POST floor", unit: "ratio",
 			value:  func(r Round) float64 { return r.EndToEnd.PerSecond / r.BarePOST.PerSecond },
 			target: &target{text: "≥ 0.80", ok: atLeast(0.80)}},
-		{key: "end_to_end_vs_bare_post_fetchers", name: "  … ÷ bare-POST floor fetched like the worker", unit: "ratio",
-			value: func(r Round) float64 { return r.EndToEnd.PerSecond / r.BarePOSTFetchers.PerSecond }},
+		{key: "end_to_end_vs_bare_post_8", name: "end to end ÷ bare-POST floor, 8 asynq servers", unit: "ratio",
+			value:  func(r Round) float64 { return r.EndToEnd.PerSecond / r.BarePOST8.PerSecond },
+			target: &target{text: "≥ 0.85", ok: atLeast(0.85)}},
+		{key: "one_app", name: "one busy fast app alone", unit: "deliveries/s", value: func(r Round) float64 { return r.Sched.OneApp.PerSecond }, ratio: true},
+		{key: "one_app_vs_end_to_end", name: "  … ÷ end to end over 50 apps", unit: "ratio",
+			value:  func(r Round) float64 { return r.Sched.OneApp.PerSecond / r.EndToEnd.PerSecond },
+			target: &target{text: "≥ 0.90", ok: atLeast(0.90)}},
+		{key: "burst_alone", name: "healthy tasks alone (5,000 over 49 apps)", unit: "s", value: func(r Round) float64 { return r.Sched.BurstAloneSeconds }},
+		{key: "burst", name: "  same behind a burst for a hanging app", unit: "s", value: func(r Round) float64 { return r.Sched.BurstSeconds }},
+		{key: "burst_ratio", name: "  behind the burst ÷ alone", unit: "ratio",
+			value:  func(r Round) float64 { return r.Sched.BurstSeconds / r.Sched.BurstAloneSeconds },
+			target: &target{text: "≤ 1.5", ok: atMost(1.5)}},
+		{key: "healthy_deferred", name: "healthy deliveries deferred (all scenarios, max)", unit: "",
+			value: func(r Round) float64 {
+				worst := 0.0
+				for _, v := range r.Sched.HealthyDeferred {
+					worst = max(worst, v)
+				}
+				return worst
+			},
+			target: &target{text: "0", ok: atMost(0)}},
+		{key: "idle_redis_commands", name: "idle worker: Redis commands it causes", unit: "/s", value: func(r Round) float64 { return r.Sched.IdleCommandsPerS },
+			target: &target{text: "≤ 100/s", ok: atMost(100)}},
+		{key: "idle_worker_cpu", name: "idle worker: its CPU", unit: "% of a core", value: func(r Round) float64 { return 100 * r.Sched.IdleWorkerCPU },
+			target: &target{text: "≤ 1 %", ok: atMost(1)}},
+		{key: "idle8_redis_cpu", name: "8 idle workers: Redis CPU", unit: "% of a core", value: func(r Round) float64 { return 100 * r.Sched.Idle8RedisCPU },
+			target: &target{text: "≤ 5 %", ok: atMost(5)}},
+		{key: "idle8_redis_commands", name: "  8 idle workers: Redis commands", unit: "/s", value: func(r Round) float64 { return r.Sched.Idle8CommandsPerS }},
+		{key: "idle_server_rows", name: "queue UI Servers rows per idle worker", unit: "", value: func(r Round) float64 { return r.Sched.Idle8ServerRows },
+			target: &target{text: "≤ 2", ok: atMost(2)}},
+		{key: "lone_p50", name: "lone task into an idle worker: enqueue→POST p50", unit: "ms", value: func(r Round) float64 { return r.Sched.LoneP50Millis },
+			target: &target{text: "≤ 50 ms", ok: atMost(50)}},
+		{key: "lone_p99", name: "  … p99 (100 tasks)", unit: "ms", value: func(r Round) float64 { return r.Sched.LoneP99Millis },
+			target: &target{text: "≤ 150 ms", ok: atMost(150)}},
 		{key: "latency_p50", name: "enqueue→receipt p50 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P50Millis }},
 		{key: "latency_p95", name: "enqueue→receipt p95 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P95Millis }},
 		{key: "latency_p99", name: "enqueue→receipt p99 at offered rate", unit: "ms", value: func(r Round) float64 { return r.Latency.P99Millis },
@@ -271,7 +303,7 @@ func (r *Report) noise() string {
 	}
 	row("no-op ceiling", func(r Round) CPUUse { return r.Ceiling.CPU })
 	row("bare-POST floor", func(r Round) CPUUse { return r.BarePOST.CPU })
-	row("… fetched like the worker", func(r Round) CPUUse { return r.BarePOSTFetchers.CPU })
+	row("… 8 asynq servers", func(r Round) CPUUse { return r.BarePOST8.CPU })
 	row("end to end", func(r Round) CPUUse { return r.EndToEnd.CPU })
 	row("10 % dead endpoints", func(r Round) CPUUse { return r.Dead.CPU })
 	_ = tw.Flush()

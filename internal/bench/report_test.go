@@ -13,11 +13,14 @@ func sampleRound(ceiling, e2e float64) Round {
 	return Round{
 		Ceiling:          Drain{Tasks: 1000, PerSecond: ceiling, RedisReads: 2200, RedisCommands: 14500, RedisCPUSeconds: 0.06},
 		BarePOST:         Drain{Tasks: 1000, PerSecond: ceiling * 0.8},
-		BarePOSTFetchers: Drain{Tasks: 1000, PerSecond: ceiling},
+		BarePOST8:        Drain{Tasks: 1000, PerSecond: ceiling},
 		EndToEnd:         Drain{Tasks: 1000, PerSecond: e2e, RedisReads: 3200, RedisCommands: 19500, RedisCPUSeconds: 0.1, WorkerCPUSeconds: 0.4},
 		Latency:          Latency{Offered: 1000, P50Millis: 20, P95Millis: 40, P99Millis: 60},
 		Dead:             Drain{Tasks: 900, PerSecond: e2e / 2}, SQLTransactions: 2000, Deliveries: 2000,
 		PeakRSSBytes: 50 << 20, SingleEnqueuePerS: 4000, BulkEnqueuePerS: 14000,
+		Sched: Sched{OneApp: Drain{Tasks: 1000, PerSecond: e2e * 0.95}, BurstAloneSeconds: 0.4, BurstSeconds: 0.5,
+			HealthyDeferred: map[string]float64{"end_to_end": 0, "burst": 3}, IdleCommandsPerS: 80, IdleWorkerCPU: 0.005,
+			Idle8RedisCPU: 0.03, Idle8ServerRows: 2, LoneP50Millis: 30, LoneP99Millis: 90},
 	}
 }
 
@@ -46,8 +49,18 @@ func TestSummarizeMediansRatiosAndTargets(t *testing.T) {
 	require.InDelta(t, 1.0, fig["sql_per_delivery"].Value, 1e-9)
 	require.True(t, *fig["sql_per_delivery"].Met)
 	require.InDelta(t, 0.875, fig["end_to_end_vs_bare_post"].Value, 1e-9, "median of 0.625, 0.875, 0.875")
-	require.InDelta(t, 0.7, fig["end_to_end_vs_bare_post_fetchers"].Value, 1e-9)
-	require.Nil(t, fig["end_to_end_vs_bare_post_fetchers"].Met, "informational")
+	require.InDelta(t, 0.7, fig["end_to_end_vs_bare_post_8"].Value, 1e-9)
+	require.False(t, *fig["end_to_end_vs_bare_post_8"].Met, "0.70 misses ≥ 0.85")
+	require.InDelta(t, 0.95, fig["one_app_vs_end_to_end"].Value, 1e-9)
+	require.True(t, *fig["one_app_vs_end_to_end"].Met)
+	require.InDelta(t, 1.25, fig["burst_ratio"].Value, 1e-9)
+	require.True(t, *fig["burst_ratio"].Met)
+	require.Equal(t, 3.0, fig["healthy_deferred"].Value, "the worst scenario counts")
+	require.False(t, *fig["healthy_deferred"].Met)
+	require.InDelta(t, 0.5, fig["idle_worker_cpu"].Value, 1e-9, "in % of a core")
+	for _, k := range []string{"idle_redis_commands", "idle_worker_cpu", "idle8_redis_cpu", "idle_server_rows", "lone_p50", "lone_p99"} {
+		require.True(t, *fig[k].Met, k)
+	}
 	require.InDelta(t, 3.5, fig["bulk_vs_single"].Value, 1e-9)
 	require.True(t, *fig["bulk_vs_single"].Met)
 	require.False(t, *fig["dead_vs_end_to_end"].Met, "half the throughput misses ≥ 0.80")

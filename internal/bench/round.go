@@ -54,12 +54,17 @@ type Latency struct {
 type Round struct {
 	Ceiling  Drain `json:"ceiling"`
 	BarePOST Drain `json:"bare_post"`
-	// BarePOSTFetchers is the bare-POST floor fetched by as many servers as
-	// the worker runs (WORKER_FETCHERS): it tells what of hookworker's
-	// figure comes from fetching in parallel rather than from its handler.
-	BarePOSTFetchers Drain   `json:"bare_post_fetchers"`
-	EndToEnd         Drain   `json:"end_to_end"`
-	Latency          Latency `json:"latency"`
+	// BarePOST8 is the bare-POST floor fetched by 8 asynq servers sharing
+	// the concurrency: the best plain asynq webhook worker, since asynq
+	// fetches serially per server.
+	BarePOST8 Drain   `json:"bare_post_8"`
+	EndToEnd  Drain   `json:"end_to_end"`
+	Latency   Latency `json:"latency"`
+	// EndToEndHealthyDeferred is the deferrals the end-to-end worker
+	// counted (all its apps are healthy).
+	EndToEndHealthyDeferred float64 `json:"end_to_end_healthy_deferred"`
+	// Sched is the scheduling phases.
+	Sched Sched `json:"sched"`
 	// Dead is the dead-endpoint phase; its Tasks are the healthy ones.
 	Dead Drain `json:"dead_endpoints"`
 	// DeadConnections is how many connections the dead endpoint received.
@@ -98,10 +103,10 @@ func (e *env) round(ctx context.Context) (Round, error) {
 		return r, fmt.Errorf("bare-POST floor: %w", err)
 	}
 	e.progress("  bare-POST floor  %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", r.BarePOST.PerSecond, r.BarePOST.CPU.Redis, r.BarePOST.CPU.Other)
-	if r.BarePOSTFetchers, err = e.barePOST(ctx, e.opts.Fetchers); err != nil {
-		return r, fmt.Errorf("bare-POST floor, %d fetchers: %w", e.opts.Fetchers, err)
+	if r.BarePOST8, err = e.barePOST(ctx, floorServers); err != nil {
+		return r, fmt.Errorf("bare-POST floor, %d servers: %w", floorServers, err)
 	}
-	e.progress("  … %2d fetchers    %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", e.opts.Fetchers, r.BarePOSTFetchers.PerSecond, r.BarePOSTFetchers.CPU.Redis, r.BarePOSTFetchers.CPU.Other)
+	e.progress("  … %d servers      %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", floorServers, r.BarePOST8.PerSecond, r.BarePOST8.CPU.Redis, r.BarePOST8.CPU.Other)
 	if err = e.endToEnd(ctx, &r); err != nil {
 		return r, fmt.Errorf("end to end: %w", err)
 	}
@@ -115,8 +120,15 @@ func (e *env) round(ctx context.Context) (Round, error) {
 		return r, fmt.Errorf("enqueue rates: %w", err)
 	}
 	e.progress("  enqueue          %8.0f/s single loop, %.0f/s bulk", r.SingleEnqueuePerS, r.BulkEnqueuePerS)
+	if err = e.sched(ctx, &r); err != nil {
+		return r, fmt.Errorf("scheduling: %w", err)
+	}
 	return r, nil
 }
+
+// floorServers is how many asynq servers share the concurrency in the
+// second bare-POST floor.
+const floorServers = 8
 
 // drainTimeout bounds a throughput phase generously: a broken build must
 // fail, a slow machine must not.
@@ -198,8 +210,7 @@ func (e *env) ceiling(ctx context.Context) (Drain, error) {
 }
 
 // barePOST is figure 2: the handler only POSTs the payload to the
-// receiver, fetched by one server (any asynq worker) or by as many as the
-// worker runs.
+// receiver, fetched by one server (any asynq worker) or by floorServers.
 func (e *env) barePOST(ctx context.Context, fetchers int) (Drain, error) {
 	client := newPostClient(e.opts.Concurrency, e.opts.WebhookTimeout)
 	defer client.CloseIdleConnections()
@@ -240,7 +251,7 @@ func (e *env) endToEnd(ctx context.Context, r *Round) error {
 	if err != nil {
 		return err
 	}
-	proc, err := startWorker(e.workerBin, env, e.logFile("worker-e2e.log"))
+	proc, addr, err := e.metricsWorker("e2e")
 	if err != nil {
 		return err
 	}
@@ -269,6 +280,9 @@ func (e *env) endToEnd(ctx context.Context, r *Round) error {
 		return fmt.Errorf("latency: %w", err)
 	}
 	if r.PeakRSSBytes, err = peakRSS(proc.pid()); err != nil {
+		return err
+	}
+	if r.EndToEndHealthyDeferred, err = healthyDeferred(ctx, addr); err != nil {
 		return err
 	}
 	if r.WorkerDBSessions, err = e.db.sessions(ctx); err != nil {

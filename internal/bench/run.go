@@ -30,6 +30,10 @@ type env struct {
 	enqueueBin string
 	healthy    installations // K installations, all answering
 	mixed      installations // K installations, DeadInstallations dead
+	// mixedPub is mixed with its dead apps published, and burst K
+	// installations of which the first is a published dead app: the
+	// worker's deferral metric tells their dead apps from healthy ones.
+	mixedPub, burst installations
 	ownRedis   bool
 	start      time.Time
 }
@@ -134,10 +138,16 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 		}
 	})
 	e.progress("created database %s; seeding %d+%d installations", e.db.name, opts.Installations, opts.Installations)
-	if e.healthy, err = seedInstallations(e.db.url, opts.Installations, 0, e.recv.URL, e.dead.URL); err != nil {
+	if e.healthy, err = seedInstallations(e.db.url, opts.Installations, 0, e.recv.URL, e.dead.URL, false); err != nil {
 		return nil, cleanup, err
 	}
-	if e.mixed, err = seedInstallations(e.db.url, opts.Installations, opts.DeadInstallations, e.recv.URL, e.dead.URL); err != nil {
+	if e.mixed, err = seedInstallations(e.db.url, opts.Installations, opts.DeadInstallations, e.recv.URL, e.dead.URL, false); err != nil {
+		return nil, cleanup, err
+	}
+	if e.mixedPub, err = seedInstallations(e.db.url, opts.Installations, opts.DeadInstallations, e.recv.URL, e.dead.URL, true); err != nil {
+		return nil, cleanup, err
+	}
+	if e.burst, err = seedInstallations(e.db.url, opts.Installations, 1, e.recv.URL, e.dead.URL, true); err != nil {
 		return nil, cleanup, err
 	}
 	return e, cleanup, nil

@@ -87,3 +87,16 @@ func (t *tally) latencies() []time.Duration {
 	}
 	return out
 }
+
+// bounds returns the times of the first and the last recorded event; call
+// it after wait succeeded.
+func (t *tally) bounds() (first, last time.Time) {
+	if t.expect == 0 {
+		return time.Time{}, time.Time{}
+	}
+	lo, hi := t.at[0], t.at[0]
+	for _, v := range t.at[1:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return time.Unix(0, lo), time.Unix(0, hi)
+}
