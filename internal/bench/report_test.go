@@ -11,12 +11,12 @@ import (
 
 func sampleRound(ceiling, e2e float64) Round {
 	return Round{
-		Ceiling:          Drain{Tasks: 1000, PerSecond: ceiling, RedisReads: 2200, RedisCommands: 14500, RedisCPUSeconds: 0.06},
-		BarePOST:         Drain{Tasks: 1000, PerSecond: ceiling * 0.8},
-		BarePOST8:        Drain{Tasks: 1000, PerSecond: ceiling},
-		EndToEnd:         Drain{Tasks: 1000, PerSecond: e2e, RedisReads: 3200, RedisCommands: 19500, RedisCPUSeconds: 0.1, WorkerCPUSeconds: 0.4},
-		Latency:          Latency{Offered: 1000, P50Millis: 20, P95Millis: 40, P99Millis: 60},
-		Dead:             Drain{Tasks: 900, PerSecond: e2e / 2}, SQLTransactions: 2000, Deliveries: 2000,
+		Ceiling:   Drain{Tasks: 1000, PerSecond: ceiling, RedisReads: 2200, RedisCommands: 14500, RedisCPUSeconds: 0.06},
+		BarePOST:  Drain{Tasks: 1000, PerSecond: ceiling * 0.8},
+		BarePOST8: Drain{Tasks: 1000, PerSecond: ceiling},
+		EndToEnd:  Drain{Tasks: 1000, PerSecond: e2e, RedisReads: 3200, RedisCommands: 19500, RedisCPUSeconds: 0.1, WorkerCPUSeconds: 0.4},
+		Latency:   Latency{Offered: 1000, P50Millis: 20, P95Millis: 40, P99Millis: 60},
+		Dead:      Drain{Tasks: 900, PerSecond: e2e / 2}, SQLTransactions: 2000, Deliveries: 2000,
 		PeakRSSBytes: 50 << 20, SingleEnqueuePerS: 4000, BulkEnqueuePerS: 14000,
 		Sched: Sched{OneApp: Drain{Tasks: 1000, PerSecond: e2e * 0.95}, BurstAloneSeconds: 0.4, BurstSeconds: 0.5,
 			HealthyDeferred: map[string]float64{"end_to_end": 0, "burst": 3}, IdleCommandsPerS: 80, IdleWorkerCPU: 0.005,

@@ -34,8 +34,8 @@ type env struct {
 	// installations of which the first is a published dead app: the
 	// worker's deferral metric tells their dead apps from healthy ones.
 	mixedPub, burst installations
-	ownRedis   bool
-	start      time.Time
+	ownRedis        bool
+	start           time.Time
 }
 
 // Run sets up Redis, PostgreSQL, the receivers and the binaries, runs
