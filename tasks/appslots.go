@@ -27,11 +27,13 @@ import (
 // while its limit grows. It is deferred — put back in the queue for later
 // — at once when the app looks stuck (its deliveries in flight have been
 // running for stuckAge or longer on average and none answered for
-// stuckAge), or when max(limit, Max/2) deliveries of the app already wait.
-// So a burst for a dead app holds at most initial + Max/2 of the worker's
-// slots for stuckAge from its first delivery, and then limit, instead of
-// all of them; and a fast app is deferred only if more than that many of
-// its deliveries arrive before its first answers.
+// stuckAge), or when max(limit, Max/2) deliveries of the app already wait
+// — unless the app answers quickly right now (an answer within stuckAge,
+// deliveries in flight younger than stuckAge/2 on average). So a burst for
+// a dead app holds at most initial + Max/2 of the worker's slots for
+// stuckAge from its first delivery, and then limit, instead of all of
+// them; and a fast app is deferred only if more than that many of its
+// deliveries arrive before its first answer.
 //
 // Deferrals are paced: an app's k-th deferral in a row waits about k ×
 // pace/limit (pace is WEBHOOK_TIMEOUT, the time a stuck app needs to free
@@ -59,7 +61,7 @@ type appState struct {
 	startSum time.Duration // sum of the in-flight deliveries' start offsets
 	waiting  int
 	lastCut  time.Duration // offset of the last halving
-	answered time.Duration // offset of the last answer (or first use)
+	answered time.Duration // offset of the last answer (far past: none)
 	nextSlot time.Duration // offset the next deferral is paced after
 	lastUsed time.Duration
 	wake     chan struct{} // closed (and replaced) when a slot may be free
@@ -127,7 +129,7 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 	s.sweep(now)
 	st := s.apps[app]
 	if st == nil {
-		st = &appState{limit: s.initial, ssthresh: s.max, lastCut: -1 << 62, answered: now, wake: make(chan struct{})}
+		st = &appState{limit: s.initial, ssthresh: s.max, lastCut: -1 << 62, answered: -1 << 62, wake: make(chan struct{})}
 		s.apps[app] = st
 	}
 	waitUntil := now + s.pace
@@ -140,7 +142,11 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 		}
 		age := now - st.startSum/time.Duration(max(st.inFlight, 1))
 		stuck := age >= s.stuckAge && now-st.answered >= s.stuckAge
-		if stuck || st.waiting >= max(int(st.limit), int(s.max)/2) || now >= waitUntil || ctx.Err() != nil {
+		// An app that answers quickly right now is limited by its own
+		// growing limit only: its waiters get slots within milliseconds.
+		fast := now-st.answered < s.stuckAge && age < s.stuckAge/2
+		crowded := st.waiting >= max(int(st.limit), int(s.max)/2) && !fast
+		if stuck || crowded || now >= waitUntil || ctx.Err() != nil {
 			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now)}
 		}
 		// Wait for a release (or a grown limit), looking again every

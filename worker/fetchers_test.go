@@ -30,7 +30,7 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, "an idle worker does not run two servers")
 
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(20 * time.Millisecond) // the receiver's latency, part of the scenario
+		time.Sleep(5 * time.Millisecond) // the receiver's latency, part of the scenario
 		w.WriteHeader(http.StatusOK)
 	})
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
@@ -43,7 +43,7 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 	}
 	h.waitFor(func() bool { return h.w.Fetchers() == 4 }, "a backlog did not start every fetcher")
 	require.LessOrEqual(t, servers(), 5)
-	h.waitFor(func() bool { return rc.count() == n }, "not every delivery arrived")
+	require.Eventually(t, func() bool { return rc.count() == n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
 	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, "the extra servers did not stop once the backlog was gone")
 }
 
