@@ -116,7 +116,7 @@ func New(d Deps) (*Worker, error) {
 		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
 		AppConcurrency: c.WebhookAppConcurrency, MaxAppConcurrency: c.WorkerConcurrency, AppBusyDelay: c.WebhookTimeout,
-		Enqueuer: client,
+		Enqueuer: deferClient(d.Redis, client),
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
@@ -279,4 +279,17 @@ func (b broadcaster) InvalidateApp(appID int64) {
 	if err := store.PublishInvalidation(ctx, b.rdb, appID); err != nil {
 		b.log.Error("cache.invalidation_not_published", zap.Int64("sentry_app_id", appID), zap.Error(err))
 	}
+}
+
+// deferClient is the client deferred deliveries are scheduled with.
+// Deferrals come in bursts (a dead app's backlog passing through the
+// fetchers), so they go through go-redis's auto-pipeliner: those scheduled
+// at the same moment share one write and one round trip. It belongs to
+// rdb, which closes it. Without it, client is used.
+func deferClient(rdb *redis.Client, client *asynq.Client) *asynq.Client {
+	ap, err := rdb.AutoPipeline()
+	if err != nil {
+		return client
+	}
+	return asynq.NewClientFromRedisClient(ap)
 }
