@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,11 +61,13 @@ type appState struct {
 	inFlight int
 	startSum time.Duration // sum of the in-flight deliveries' start offsets
 	waiting  int
+	// waiters are the waiting deliveries' wake-up channels (capacity 1),
+	// first come first served: a freed slot wakes one of them, not all.
+	waiters []chan struct{}
 	lastCut  time.Duration // offset of the last halving
 	answered time.Duration // offset of the last answer (far past: none)
 	nextSlot time.Duration // offset the next deferral is paced after
 	lastUsed time.Duration
-	wake     chan struct{} // closed (and replaced) when a slot may be free
 }
 
 // appBusy describes a deferral: the app's limit and deliveries in flight,
@@ -129,7 +132,7 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 	s.sweep(now)
 	st := s.apps[app]
 	if st == nil {
-		st = &appState{limit: s.initial, ssthresh: s.max, lastCut: -1 << 62, answered: -1 << 62, wake: make(chan struct{})}
+		st = &appState{limit: s.initial, ssthresh: s.max, lastCut: -1 << 62, answered: -1 << 62}
 		s.apps[app] = st
 	}
 	waitUntil := now + s.pace
@@ -151,18 +154,30 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 		}
 		// Wait for a release (or a grown limit), looking again every
 		// stuckAge/2 whether the app is stuck, at most until waitUntil.
-		wake := st.wake
+		wake := make(chan struct{}, 1)
+		st.waiters = append(st.waiters, wake)
 		st.waiting++
 		timer := time.NewTimer(max(time.Millisecond, min(waitUntil-now, s.stuckAge/2)))
 		s.mu.Unlock()
+		woken := false
 		select {
 		case <-wake:
+			woken = true
 		case <-timer.C:
 		case <-ctx.Done():
 		}
 		timer.Stop()
 		s.mu.Lock()
 		st.waiting--
+		if i := slices.Index(st.waiters, wake); i >= 0 {
+			st.waiters = slices.Delete(st.waiters, i, i+1)
+		} else if !woken && len(wake) > 0 {
+			woken = true // woken as the timer fired: the slot is ours to try
+		}
+		if !woken {
+			// This delivery may leave a slot another waiter could take.
+			st.wakeWaiters()
+		}
 		now = s.offset()
 	}
 }
@@ -210,9 +225,15 @@ func (s *appSlots) release(sl slot, failed bool) {
 	default:
 		st.limit = min(st.limit+1/st.limit, s.max)
 	}
-	if st.waiting > 0 {
-		close(st.wake)
-		st.wake = make(chan struct{})
+	st.wakeWaiters()
+}
+
+// wakeWaiters wakes as many waiting deliveries, first come first served,
+// as there are free slots. Called with the lock held.
+func (st *appState) wakeWaiters() {
+	for free := int(st.limit) - st.inFlight; free > 0 && len(st.waiters) > 0; free-- {
+		st.waiters[0] <- struct{}{}
+		st.waiters = st.waiters[1:]
 	}
 }
 
