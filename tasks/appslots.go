@@ -63,7 +63,7 @@ type appState struct {
 	waiting  int
 	// waiters are the waiting deliveries' wake-up channels (capacity 1),
 	// first come first served: a freed slot wakes one of them, not all.
-	waiters []chan struct{}
+	waiters  []chan struct{}
 	lastCut  time.Duration // offset of the last halving
 	answered time.Duration // offset of the last answer (far past: none)
 	nextSlot time.Duration // offset the next deferral is paced after
