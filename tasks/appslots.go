@@ -29,6 +29,7 @@ import (
 // — at once when the app looks stuck (its deliveries in flight have been
 // running for stuckAge or longer on average and none answered for
 // stuckAge), or when max(limit, Max/2) deliveries of the app already wait
+// (half that for an app that never answered)
 // — unless the app answers quickly right now (an answer within stuckAge,
 // deliveries in flight younger than stuckAge/2 on average). So a burst for
 // a dead app holds at most initial + Max/2 of the worker's slots for
@@ -144,7 +145,13 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 			return slot{app: app, start: now, taken: true}, true, appBusy{}
 		}
 		age := now - st.startSum/time.Duration(max(st.inFlight, 1))
-		stuck := age >= s.stuckAge && now-st.answered >= s.stuckAge
+		// Stuck: no answer for stuckAge and deliveries that old; an app
+		// that never answered (a burst for a dead app) after half that.
+		stuckAfter := s.stuckAge
+		if st.answered < 0 {
+			stuckAfter /= 2
+		}
+		stuck := age >= stuckAfter && now-st.answered >= s.stuckAge
 		// An app that answers quickly right now is limited by its own
 		// growing limit only: its waiters get slots within milliseconds.
 		fast := now-st.answered < s.stuckAge && age < s.stuckAge/2
@@ -153,11 +160,11 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now)}
 		}
 		// Wait for a release (or a grown limit), looking again every
-		// stuckAge/2 whether the app is stuck, at most until waitUntil.
+		// stuckAge/4 whether the app is stuck, at most until waitUntil.
 		wake := make(chan struct{}, 1)
 		st.waiters = append(st.waiters, wake)
 		st.waiting++
-		timer := time.NewTimer(max(time.Millisecond, min(waitUntil-now, s.stuckAge/2)))
+		timer := time.NewTimer(max(time.Millisecond, min(waitUntil-now, s.stuckAge/4)))
 		s.mu.Unlock()
 		woken := false
 		select {
