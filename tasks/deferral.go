@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/hookworker/hookworker/producer"
 	"github.com/hookworker/hookworker/store"
 )
 
@@ -86,6 +87,7 @@ func (d *Deliverer) deferDelivery(ctx context.Context, log *taskLog, t *asynq.Ta
 		asynq.TaskID(DeferredTaskID(del.id, n)), asynq.Queue(queue),
 		// asynq's own limit on the copy: what is left of the task's.
 		asynq.MaxRetry(max(0, maxRetry-ownRetried)),
+		asynq.Timeout(producer.TaskTimeout), // as every resource-change task
 		asynq.ProcessIn(busy.delay))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deferTimeout)
 	defer cancel()
