@@ -72,6 +72,10 @@ func New() *Metrics {
 			Help: "Deliveries scheduled again for later, not attempted, because their app was at its concurrency limit in this process.",
 		}, []string{"integration"}),
 	}
+	// The statuses are known in advance: their series exist from the start
+	// (at 0), so dashboards and alerts find them before a first deferral.
+	m.Deferred.WithLabelValues("internal")
+	m.Deferred.WithLabelValues("unpublished")
 	m.Registry.MustRegister(m.Processed, m.Responses, m.Duration, m.Disabled, m.Emails, m.Refused, m.Rejected, m.Deferred,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
