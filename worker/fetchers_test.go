@@ -34,17 +34,18 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
-	const n = 1000
+	const n = 600
 	for range n {
 		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
 		require.NoError(t, err)
 		_, err = h.client.Enqueue(task)
 		require.NoError(t, err)
 	}
-	h.waitFor(func() bool { return h.w.Fetchers() == 4 }, "a backlog did not start every fetcher")
+	require.Eventually(t, func() bool { return h.w.Fetchers() == 4 }, time.Minute, 5*time.Millisecond, "a backlog did not start every fetcher")
 	require.LessOrEqual(t, servers(), 5)
 	require.Eventually(t, func() bool { return rc.count() == n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
-	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, "the extra servers did not stop once the backlog was gone")
+	require.Eventually(t, func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, time.Minute, 10*time.Millisecond,
+		"the extra servers did not stop once the backlog was gone")
 }
 
 // Each webhook task carries the retry limit the worker applies, which the
