@@ -45,7 +45,8 @@ Measures, against real Redis and PostgreSQL, in each of --rounds rounds:
   4. enqueue→receipt latency p50/p95/p99 at a fixed offered rate;
   5. healthy throughput with 10 %% of installations on an endpoint that never answers;
   6. SQL transactions and Redis round trips/commands per delivery;
-  7. ` + "`enqueue bulk`" + ` against a loop of asynq Enqueue calls;
+  7. ` + "`enqueue bulk`" + ` against a loop of asynq Enqueue calls, and the same
+     payloads posted to the HTTP ingest API's batch endpoint against it;
 and prints one table of medians with ratios to the ceiling and the targets.
 
 Redis: a throwaway redis-server from PATH on a free loopback port, unless
