@@ -102,11 +102,8 @@ func (m *Manager) Enable(ctx context.Context, slug string, events []string) erro
 	// The reset comes first: if the process dies before the commit, the
 	// app is still disabled and the operator enables it again; the other
 	// way round it could be enabled with its old counters.
-	orgs, err := m.organizations(ctx, app.ID)
+	orgs, err := m.resetBreaker(ctx, app.ID)
 	if err != nil {
-		return err
-	}
-	if err := m.breaker.Reset(ctx, app.ID, orgs); err != nil {
 		return err
 	}
 	now := m.now().UTC()
@@ -211,11 +208,8 @@ func (m *Manager) ClearBreaker(ctx context.Context, slug string) error {
 	if err != nil {
 		return err
 	}
-	orgs, err := m.organizations(ctx, app.ID)
+	orgs, err := m.resetBreaker(ctx, app.ID)
 	if err != nil {
-		return err
-	}
-	if err := m.breaker.Reset(ctx, app.ID, orgs); err != nil {
 		return err
 	}
 	m.log.Info("sentryapp.breaker_cleared", zap.String("sentryapp_slug", app.Slug), zap.Int64("sentryapp_id", app.ID),
@@ -291,4 +285,17 @@ func cleanEvents(events []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// resetBreaker clears the breaker of every organization app is or was
+// installed in and moves its epoch, returning those organizations.
+func (m *Manager) resetBreaker(ctx context.Context, app int64) ([]int64, error) {
+	orgs, err := m.organizations(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.breaker.Reset(ctx, app, orgs); err != nil {
+		return nil, err
+	}
+	return orgs, nil
 }
