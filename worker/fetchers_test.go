@@ -30,10 +30,14 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, "an idle worker does not run two servers")
 
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(5 * time.Millisecond) // the receiver's latency, part of the scenario
+		time.Sleep(20 * time.Millisecond) // the receiver's latency, part of the scenario
 		w.WriteHeader(http.StatusOK)
 	})
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
+	// The backlog is built with the queue paused, so a slow machine's
+	// enqueue loop cannot turn it into a trickle the base server keeps up
+	// with; it is released at once.
+	require.NoError(t, h.inspector.PauseQueue(tasks.QueueAppPlatform))
 	const n = 600
 	for range n {
 		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
@@ -41,6 +45,7 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 		_, err = h.client.Enqueue(task)
 		require.NoError(t, err)
 	}
+	require.NoError(t, h.inspector.UnpauseQueue(tasks.QueueAppPlatform))
 	require.Eventually(t, func() bool { return h.w.Fetchers() == 4 }, time.Minute, 5*time.Millisecond, "a backlog did not start every fetcher")
 	require.LessOrEqual(t, servers(), 5)
 	require.Eventually(t, func() bool { return rc.count() == n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
