@@ -28,7 +28,9 @@ func TestQuickRun(t *testing.T) {
 		}
 		return os.Getenv(k)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// The run builds ./cmd/worker and ./cmd/enqueue first; beside other
+	// packages' tests on a 2-core machine that alone has taken 2 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	err := run(ctx, []string{"--quick", "--json", "--n", "500", "--bulk-tasks", "500", "--latency-rate", "500"}, getenv, &stdout, &stderr)
