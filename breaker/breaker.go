@@ -66,28 +66,31 @@ func (b *Breaker) Record(pipe redis.Pipeliner, appID, orgID int64, o Outcome) {
 }
 
 // Increment is one counter update: HINCRBY Key Field 1, then EXPIRE Key TTL,
-// unless the attempt Started before the app's epoch (the time stored at
-// EpochKey by the last Clear or Reset): a delivery that was already in
-// flight when the app was disabled, re-enabled or cleared must not count
-// against the app's fresh history.
+// unless the attempt Started before the time stored at FenceKey (the key's
+// fence, set by the last Reset that could reach this key): a delivery that
+// was already in flight when the app was disabled, re-enabled or cleared
+// must not count against the app's fresh history. FenceKey shares Key's
+// hash slot (see FenceKey), so the check and the increment are one script
+// on Redis Cluster too.
 type Increment struct {
 	Key      string
 	Field    string
 	TTL      time.Duration
-	EpochKey string
+	FenceKey string
 	Started  time.Time
 }
 
 // Increment returns the update Record would queue for o, for callers that
 // write it by other means (the request log's script, which also checks the
-// epoch); started is when the attempt began (before its request was sent).
+// fence); started is when the attempt began (before its request was sent).
 // ok is false for None.
 func (b *Breaker) Increment(appID, orgID int64, o Outcome, started time.Time) (inc Increment, ok bool) {
 	field := o.field()
 	if field == "" {
 		return Increment{}, false
 	}
-	return Increment{Key: Key(appID, orgID, b.now()), Field: field, TTL: keyTTL, EpochKey: EpochKey(appID), Started: started}, true
+	key := Key(appID, orgID, b.now())
+	return Increment{Key: key, Field: field, TTL: keyTTL, FenceKey: FenceKey(key), Started: started}, true
 }
 
 // Broken reports whether appID/orgID is broken by the rules of IsBroken. It
@@ -115,27 +118,45 @@ func (b *Breaker) Broken(ctx context.Context, appID, orgID int64) (bool, error) 
 }
 
 // Clear deletes the 30 daily keys of appID/orgID, today … today−29, and
-// moves appID's epoch to now, in one atomic script (see Reset).
+// moves their fences and appID's epoch to now (see Reset).
 func (b *Breaker) Clear(ctx context.Context, appID, orgID int64) error {
 	return b.Reset(ctx, appID, []int64{orgID})
 }
 
 // Reset deletes the 30 daily keys (today … today−29) of appID in each of
-// orgIDs and moves appID's epoch forward to now (never back), in one atomic
-// script, so that an app that was disabled, re-enabled or cleared is judged
-// only on attempts started from then on: its old history is gone, and the
-// counts of attempts still in flight are dropped when they arrive (see
-// Increment).
+// orgIDs and moves forward to now (never back) the fences of the keys that
+// deliveries still in flight can write (yesterday's, today's and
+// tomorrow's, see fenceFirst) and appID's epoch, so that an app that was
+// disabled, re-enabled or cleared is judged only on attempts started from
+// then on: its old history is gone, and the counts of attempts still in
+// flight are dropped when they arrive (see Increment).
+//
+// Every command names keys of one hash slot (a fenced key is deleted in the
+// same script that moves its fence), and all of them go in one pipelined
+// round trip: one round trip on a single node, one per node on Redis
+// Cluster. Each key is reset atomically with its fence; the keys are not
+// reset atomically together, which no reader needs (a reader sees each day
+// either before or after the reset).
 func (b *Breaker) Reset(ctx context.Context, appID int64, orgIDs []int64) error {
 	now := b.now()
-	keys := make([]string, 1, 1+len(orgIDs)*clearDays)
-	keys[0] = EpochKey(appID)
+	micros, ttl := EpochMicros(now), int64(keyTTL/time.Second)
+	pipe := b.rdb.Pipeline()
+	// EVAL, not EVALSHA: no NOSCRIPT retry for a rare operation.
+	resetScript.Eval(ctx, pipe, []string{EpochKey(appID)}, micros, ttl)
 	for _, org := range orgIDs {
-		keys = append(keys, dayKeys(appID, org, now, clearDays)...)
+		fenced := map[string]bool{}
+		for d := fenceFirst; d <= fenceLast; d++ {
+			key := Key(appID, org, now.AddDate(0, 0, d))
+			fenced[key] = true
+			resetScript.Eval(ctx, pipe, []string{FenceKey(key), key}, micros, ttl)
+		}
+		for _, key := range dayKeys(appID, org, now, clearDays) {
+			if !fenced[key] {
+				pipe.Del(ctx, key)
+			}
+		}
 	}
-	// EVAL, not EVALSHA: one round trip always, for a rare operation.
-	err := resetScript.Eval(ctx, b.rdb, keys, EpochMicros(now), int64(keyTTL/time.Second)).Err()
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("clear breaker days for app %d: %w", appID, err)
 	}
 	return nil
@@ -155,8 +176,9 @@ func (b *Breaker) Epoch(ctx context.Context, appID int64) (epoch time.Time, ok b
 	return time.UnixMicro(v).UTC(), true, nil
 }
 
-// resetScript moves the epoch at KEYS[1] forward to ARGV[1] (microseconds)
-// with TTL ARGV[2] seconds, and deletes KEYS[2…].
+// resetScript moves the time at KEYS[1] (a fence or an epoch) forward to
+// ARGV[1] (microseconds) with TTL ARGV[2] seconds, and deletes KEYS[2…]
+// (the fenced counter key, which shares KEYS[1]'s slot).
 var resetScript = redis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then

@@ -407,9 +407,37 @@ func TestClear(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("Clear made %d round trips, want 1", calls)
 	}
-	// EVAL script numkeys epoch-key 30×day-key epoch ttl
-	if args := cmds[0][0].Args(); len(args) != 3+1+30+2 || args[0] != "eval" || args[3] != EpochKey(7) {
-		t.Errorf("Clear sent %v, want one script with the epoch key and 30 day keys", args)
+	// The epoch's script, three fence scripts (each deleting its key) and
+	// DEL of the 28 other days: no command names two keys of two slots.
+	if len(cmds[0]) != 1+3+28 {
+		t.Fatalf("Clear sent %d commands, want 32", len(cmds[0]))
+	}
+	if args := cmds[0][0].Args(); len(args) != 3+1+2 || args[0] != "eval" || args[3] != EpochKey(7) {
+		t.Errorf("Clear sent %v first, want the epoch's script", args)
+	}
+	for _, cmd := range cmds[0][1:4] {
+		args := cmd.Args()
+		if len(args) != 3+2+2 || args[0] != "eval" || args[3] != FenceKey(fmt.Sprint(args[4])) {
+			t.Errorf("Clear sent %v, want a fence's script with its fence and its key", args)
+		}
+	}
+	for _, cmd := range cmds[0][4:] {
+		if args := cmd.Args(); len(args) != 2 || args[0] != "del" {
+			t.Errorf("Clear sent %v, want DEL of one key", args)
+		}
+	}
+	for _, d := range []int{-1, 0, 1} {
+		key := Key(7, 9, day0().AddDate(0, 0, d))
+		fence, err := rdb.Get(ctx, FenceKey(key)).Int64()
+		if err != nil || fence != EpochMicros(day0()) {
+			t.Errorf("fence of %s = %d, %v; want %d", key, fence, err, EpochMicros(day0()))
+		}
+		if ttl := rdb.TTL(ctx, FenceKey(key)).Val(); ttl < 7*24*time.Hour {
+			t.Errorf("fence TTL of %s = %v, want 8 days", key, ttl)
+		}
+	}
+	if n := rdb.Exists(ctx, FenceKey(Key(7, 9, day0().AddDate(0, 0, -2)))).Val(); n != 0 {
+		t.Error("a fence was set for the day before yesterday, which no delivery in flight can write")
 	}
 
 	for _, d := range days {
@@ -435,8 +463,8 @@ func TestClear(t *testing.T) {
 	}
 }
 
-// TestResetEpoch checks Reset across organizations and that the epoch only
-// moves forward: a worker with a late clock cannot reopen the window for
+// TestResetEpoch checks Reset across organizations and that the epoch (and
+// the fences with it) only move forward: a worker with a late clock cannot reopen the window for
 // attempts that started before a later reset.
 func TestResetEpoch(t *testing.T) {
 	t.Parallel()
@@ -470,6 +498,9 @@ func TestResetEpoch(t *testing.T) {
 	if epoch, _, _ := b.Epoch(ctx, 7); !epoch.Equal(day0()) {
 		t.Errorf("a reset with an earlier clock moved the epoch back to %v", epoch)
 	}
+	if fence, _ := rdb.Get(ctx, FenceKey(Key(7, 9, day0()))).Int64(); fence != EpochMicros(day0()) {
+		t.Errorf("a reset with an earlier clock moved today's fence back to %d", fence)
+	}
 	clk.t = day0().Add(time.Second)
 	if err := b.Clear(ctx, 7, 9); err != nil {
 		t.Fatal(err)
@@ -481,7 +512,7 @@ func TestResetEpoch(t *testing.T) {
 		t.Error("another app got an epoch")
 	}
 	inc, ok := b.Increment(7, 9, Timeout, day0())
-	if !ok || inc.EpochKey != EpochKey(7) || !inc.Started.Equal(day0()) {
+	if !ok || inc.FenceKey != FenceKey(Key(7, 9, day0())) || !inc.Started.Equal(day0()) {
 		t.Errorf("Increment = %+v, %v", inc, ok)
 	}
 }

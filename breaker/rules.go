@@ -34,6 +34,17 @@ const windowDays = 7
 // is found broken, so a re-enabled app starts with a clean history.
 const clearDays = 30
 
+// fenceFirst … fenceLast are the days, relative to a reset's, whose keys get
+// a fence: the keys that deliveries in flight at the reset can still write.
+// A delivery picks its key when it ends, at most a task timeout after the
+// reset, so today's and tomorrow's; yesterday's too, for a delivery that
+// picked its key just before midnight and reaches Redis just after a reset
+// past it.
+const (
+	fenceFirst = -1
+	fenceLast  = 1
+)
+
 // keyTTL is the lifetime of a daily key, 8 days (691200 s): one day longer
 // than the window so the oldest day is still readable on its last day.
 const keyTTL = 691200 * time.Second
@@ -141,10 +152,22 @@ func Key(appID, orgID int64, t time.Time) string {
 
 // EpochKey returns the key of appID's epoch,
 // "hookworker:breaker-epoch:<app_id>": a string holding EpochMicros of the
-// last Clear or Reset, kept 8 days. Attempts that started before it are
-// not counted (see Increment).
+// last Clear or Reset, kept 8 days, for operators and Breaker.Epoch. The
+// counters themselves are guarded by the fences of their keys (see
+// FenceKey), which Reset moves at the same time.
 func EpochKey(appID int64) string {
 	return fmt.Sprintf("hookworker:breaker-epoch:%d", appID)
+}
+
+// FenceKey returns the key of the fence of the daily key key,
+// "hookworker:breaker-fence:{<key>}": a string holding EpochMicros of the
+// last Reset that reached key, kept as long as a daily key. Attempts that
+// started before it are not counted in key (see Increment). The braces make
+// key's whole name the hash tag, and key itself has none, so the fence lives
+// in key's hash slot on Redis Cluster (CRC16 of the same bytes) and one
+// script can check it and increment key.
+func FenceKey(key string) string {
+	return "hookworker:breaker-fence:{" + key + "}"
 }
 
 // EpochMicros is t as the epoch key and the counting script compare it:

@@ -22,7 +22,7 @@ func TestWriterCounterEpoch(t *testing.T) {
 	t.Cleanup(w.Close)
 	epoch := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	counter := func(started time.Time) *Counter {
-		return &Counter{Key: "counter", Field: "timeout_count", TTL: time.Hour, EpochKey: "epoch", Started: started}
+		return &Counter{Key: "counter", Field: "timeout_count", TTL: time.Hour, FenceKey: "epoch", Started: started}
 	}
 	count := func() string { return rdb.HGet(ctx, "counter", "timeout_count").Val() }
 

@@ -12,24 +12,28 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Counter is one hash counter to increment in the same script as an entry
-// (the breaker's daily counter): HINCRBY Key Field 1, then EXPIRE Key TTL,
-// unless EpochKey holds a time (microseconds since 1970) after Started:
-// the attempt began before the counters were last reset, and its outcome
-// belongs to a history that no longer exists.
+// Counter is one hash counter to increment with an entry (the breaker's
+// daily counter): HINCRBY Key Field 1, then EXPIRE Key TTL, unless FenceKey
+// holds a time (microseconds since 1970) after Started: the attempt began
+// before the counter was last reset, and its outcome belongs to a history
+// that no longer exists. FenceKey must share Key's hash slot (see
+// breaker.FenceKey) so that the check and the increment are one script on
+// Redis Cluster too.
 type Counter struct {
 	Key      string
 	Field    string
 	TTL      time.Duration
-	EpochKey string
+	FenceKey string
 	Started  time.Time
 }
 
 // writeScript pushes one entry on the request list (and the error list for
 // failures), trims and refreshes them, and increments the optional
-// counter: all of one attempt's writes in a single command.
+// counter: all of one attempt's writes in a single command on a single
+// node. On Redis Cluster it is sent without the counter, and counterScript
+// increments the counter in the counter's slot.
 //
-// KEYS: request list, error list[, counter hash, counter epoch]
+// KEYS: request list, error list[, counter hash, counter fence]
 // ARGV: entry, list TTL seconds, max entries, "1" for a failure,
 //
 //	counter field ("" for none), counter TTL seconds,
@@ -45,8 +49,8 @@ if ARGV[4] == '1' then
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 if ARGV[5] ~= '' then
-  local epoch = redis.call('GET', KEYS[4])
-  if not epoch or tonumber(epoch) <= tonumber(ARGV[7]) then
+  local fence = redis.call('GET', KEYS[4])
+  if not fence or tonumber(fence) <= tonumber(ARGV[7]) then
     redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
     redis.call('EXPIRE', KEYS[3], ARGV[6])
   end
@@ -54,36 +58,77 @@ end
 return 1
 `
 
+// counterScript is writeScript's counter part alone, for Redis Cluster,
+// where the counter's slot is not the request lists'.
+//
+// KEYS: counter hash, counter fence
+// ARGV: counter field, counter TTL seconds, attempt start (microseconds)
+const counterScript = `
+local fence = redis.call('GET', KEYS[2])
+if not fence or tonumber(fence) <= tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`
+
 // Writer writes each attempt's entry, and the breaker counter with it, as
-// one EVALSHA of a small script. Concurrent writes are batched: a flusher
-// sends every write waiting at that moment in one pipelined round trip, so
-// under load the request log costs a fraction of a round trip per delivery
-// and no waiting at all when idle (a batch is sent as soon as the previous
-// one is done). Write returns once its own entry is in Redis. The keys of one
-// script call live in different hash slots, so Redis Cluster is not
-// supported.
+// one EVALSHA of a small script on a single node, or as two (the request
+// lists' slot and the counter's) on Redis Cluster. Concurrent writes are
+// batched: a flusher sends every write waiting at that moment in one
+// pipelined round trip (on a cluster, one round trip per node, run in
+// parallel), so under load the request log costs a fraction of a round trip
+// per delivery and no waiting at all when idle (a batch is sent as soon as
+// the previous one is done). Write returns once its own entry and counter
+// are in Redis.
 type Writer struct {
-	rdb    redis.Cmdable
-	script *redis.Script
-	queue  chan *write
-	done   chan struct{}
-	closed sync.Once
+	rdb     redis.Cmdable
+	split   bool
+	script  *redis.Script
+	counter *redis.Script
+	queue   chan *write
+	done    chan struct{}
+	closed  sync.Once
+}
+
+// WriterOptions configures a Writer. The zero value suits a single node
+// or a Sentinel-managed master.
+type WriterOptions struct {
+	// SplitBySlot sends the counter as a script of its own, so that no
+	// command names keys of two hash slots: what Redis Cluster requires.
+	// NewWriter sets it for a *redis.ClusterClient; set it for a cluster
+	// client that NewWriter cannot recognise (one wrapped in another type).
+	SplitBySlot bool
 }
 
 // write is one queued Write and the channel its result goes back on.
 type write struct {
-	keys   []string
-	args   []any
+	calls  []call
 	appID  int64
 	result chan error
+}
+
+// call is one script call of a write.
+type call struct {
+	script *redis.Script
+	keys   []string
+	args   []any
 }
 
 // maxBatch bounds the writes of one round trip.
 const maxBatch = 256
 
 // NewWriter returns a Writer on rdb and starts its flusher; Close stops it.
+// It splits writes by hash slot when rdb is a *redis.ClusterClient.
 func NewWriter(rdb redis.Cmdable) *Writer {
-	w := &Writer{rdb: rdb, script: redis.NewScript(writeScript), queue: make(chan *write, maxBatch), done: make(chan struct{})}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return NewWriterOptions(rdb, WriterOptions{SplitBySlot: cluster})
+}
+
+// NewWriterOptions is NewWriter with explicit options.
+func NewWriterOptions(rdb redis.Cmdable, opts WriterOptions) *Writer {
+	w := &Writer{rdb: rdb, split: opts.SplitBySlot, script: redis.NewScript(writeScript),
+		counter: redis.NewScript(counterScript), queue: make(chan *write, maxBatch), done: make(chan struct{})}
 	go w.flush()
 	return w
 }
@@ -102,12 +147,19 @@ func (w *Writer) Write(ctx context.Context, appID int64, event string, e Entry, 
 	if IsFailure(e.ResponseCode) {
 		failure = "1"
 	}
+	wr := &write{appID: appID, result: make(chan error, 1), calls: make([]call, 1, 2)}
 	if c != nil {
-		keys = append(keys, c.Key, c.EpochKey)
 		field, counterTTL = c.Field, strconv.FormatInt(int64(c.TTL/time.Second), 10)
 		started = c.Started.UnixMicro()
+		if w.split {
+			wr.calls = append(wr.calls, call{script: w.counter, keys: []string{c.Key, c.FenceKey},
+				args: []any{field, counterTTL, started}})
+			field = ""
+		} else {
+			keys = append(keys, c.Key, c.FenceKey)
+		}
 	}
-	wr := &write{keys: keys, appID: appID, result: make(chan error, 1),
+	wr.calls[0] = call{script: w.script, keys: keys,
 		args: []any{b, int64(TTL / time.Second), MaxEntries, failure, field, counterTTL, started}}
 	select {
 	case w.queue <- wr:
@@ -180,16 +232,21 @@ func (w *Writer) flush() {
 	}
 }
 
-// send runs one batch in one pipelined round trip. A script missing from
-// Redis (restarted, or SCRIPT FLUSH) is loaded and the failed writes sent
-// again with EVAL.
+// send runs one batch in one pipelined round trip (on a cluster, one per
+// node, which the ClusterClient's pipeline sends in parallel). A script
+// missing from Redis (restarted, failed over, or SCRIPT FLUSH) is loaded
+// and the failed calls sent again with EVAL.
 func (w *Writer) send(batch []*write) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(batch))
+	var calls []call
+	for _, wr := range batch {
+		calls = append(calls, wr.calls...)
+	}
+	cmds := make([]*redis.Cmd, len(calls))
 	pipe := w.rdb.Pipeline()
-	for i, wr := range batch {
-		cmds[i] = w.script.EvalSha(ctx, pipe, wr.keys, wr.args...)
+	for i, c := range calls {
+		cmds[i] = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
 	var retry []int
@@ -201,12 +258,20 @@ func (w *Writer) send(batch []*write) {
 	if len(retry) > 0 {
 		pipe := w.rdb.Pipeline()
 		for _, i := range retry {
-			cmds[i] = w.script.Eval(ctx, pipe, batch[i].keys, batch[i].args...)
+			cmds[i] = calls[i].script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	for i, wr := range batch {
-		if err := cmds[i].Err(); err != nil {
+	next := 0
+	for _, wr := range batch {
+		var err error
+		for range wr.calls {
+			if err == nil {
+				err = cmds[next].Err()
+			}
+			next++
+		}
+		if err != nil {
 			wr.result <- fmt.Errorf("write request log of app %d: %w", wr.appID, err)
 			continue
 		}
