@@ -80,6 +80,11 @@ type ConsoleConfig struct {
 	BaseURL string
 	// Now is the clock that picks the UTC days. Defaults to time.Now.
 	Now func() time.Time
+	// SplitBySlot reads the breaker counters with one HMGET a key instead
+	// of one script over many keys, which Redis Cluster refuses (the keys
+	// are in different hash slots). NewConsole sets it for a
+	// *redis.ClusterClient; set it for a cluster client it cannot recognise.
+	SplitBySlot bool
 }
 
 // Console reads what the integration console shows: apps, their breaker
@@ -100,6 +105,9 @@ func NewConsole(c ConsoleConfig) (*Console, error) {
 		c.Now = time.Now
 	}
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if _, ok := c.Redis.(*redis.ClusterClient); ok {
+		c.SplitBySlot = true
+	}
 	return &Console{c: c}, nil
 }
 
@@ -261,7 +269,8 @@ return out
 
 // readDays reads the breaker counters of pairs for the window's days;
 // result[i][d] is pairs[i] on days[d]. Keys go to Redis in chunks, so one
-// script call stays short.
+// script call stays short; on Redis Cluster each chunk is a pipeline of
+// HMGETs instead, which the client splits by node (see readDaysPerKey).
 func (c *Console) readDays(ctx context.Context, pairs []pair, days []time.Time) ([][]DayCount, error) {
 	out := make([][]DayCount, len(pairs))
 	dates := make([]string, len(days))
@@ -277,7 +286,13 @@ func (c *Console) readDays(ctx context.Context, pairs []pair, days []time.Time) 
 				keys = append(keys, dayKey(p.app, p.org, d))
 			}
 		}
-		vals, err := readDaysScript.Run(ctx, c.c.Redis, keys).Slice()
+		var vals []any
+		var err error
+		if c.c.SplitBySlot {
+			vals, err = c.readDaysPerKey(ctx, keys)
+		} else {
+			vals, err = readDaysScript.Run(ctx, c.c.Redis, keys).Slice()
+		}
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("read breaker counters: %w", err)
 		}
@@ -294,6 +309,30 @@ func (c *Console) readDays(ctx context.Context, pairs []pair, days []time.Time) 
 		}
 	}
 	return out, nil
+}
+
+// readDaysPerKey is readDaysScript's reply read with one pipelined HMGET a
+// key: the daily keys of an app are spread over the hash slots, so one
+// script cannot name them on Redis Cluster. The ClusterClient sends the
+// pipeline to every node concurrently, one round trip each.
+func (c *Console) readDaysPerKey(ctx context.Context, keys []string) ([]any, error) {
+	pipe := c.c.Redis.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HMGet(ctx, k, fieldSuccess, fieldError, fieldTimeout)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	vals := make([]any, 0, 3*len(keys))
+	for _, cmd := range cmds {
+		v := cmd.Val()
+		if len(v) != 3 {
+			return nil, fmt.Errorf("HMGET returned %d values, want 3", len(v))
+		}
+		vals = append(vals, v...)
+	}
+	return vals, nil
 }
 
 // dayKey is breaker.Key for a day already formatted (YYYY-MM-DD): the
