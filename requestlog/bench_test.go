@@ -2,12 +2,18 @@ package requestlog_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/internal/bench/fixture"
+	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/requestlog"
 )
 
@@ -49,3 +55,49 @@ func BenchmarkEntrySuccess(b *testing.B) { benchmarkEntry(b, http.StatusOK) }
 // BenchmarkEntryFailure is the write of a failed attempt: headers and
 // bodies cut to 1,024 characters, on both the request and error lists.
 func BenchmarkEntryFailure(b *testing.B) { benchmarkEntry(b, http.StatusInternalServerError) }
+
+// BenchmarkWriter measures Writer.Write of a counted failure (both lists
+// and the breaker counter) on a single node and on a 3-master cluster (two
+// scripts a write, pipelined per node), with one writer (the latency of an
+// idle worker's write) and with 64 (a busy worker: writes are batched).
+// Apps and organizations vary so the keys spread over the slots. The
+// single node needs TEST_REDIS_URL (scripts/test.sh sets it); the cluster
+// is started by the benchmark.
+func BenchmarkWriter(b *testing.B) {
+	for _, topo := range topologies {
+		b.Run(topo.name, func(b *testing.B) {
+			if topo.name == "single" && testenv.RedisBaseURL() == "" {
+				b.Skip("TEST_REDIS_URL is not set: run with scripts/test.sh")
+			}
+			rdb := topo.client(b)
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			brk := breaker.New(rdb, breaker.Options{Now: func() time.Time { return now }})
+			e := requestlog.NewEntry(benchAttempt(http.StatusNotFound))
+			for _, writers := range []int{1, 64} {
+				b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+					w := requestlog.NewWriter(rdb)
+					defer w.Close()
+					ctx := context.Background()
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					b.ReportAllocs()
+					b.ResetTimer()
+					for range writers {
+						wg.Go(func() {
+							for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+								app := i%64 + 1
+								inc, _ := brk.Increment(app, i%7+1, breaker.Error, now)
+								c := requestlog.Counter(inc)
+								if err := w.Write(ctx, app, "issue.created", e, &c); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+				})
+			}
+		})
+	}
+}

@@ -19,10 +19,10 @@ import (
 // each returns a client of a fresh one.
 var topologies = []struct {
 	name   string
-	client func(t *testing.T) redis.UniversalClient
+	client func(t testing.TB) redis.UniversalClient
 }{
-	{"single", func(t *testing.T) redis.UniversalClient { return testenv.NewRedis(t).Client }},
-	{"cluster", func(t *testing.T) redis.UniversalClient { return testenv.NewRedisCluster(t).ClusterClient(t) }},
+	{"single", func(t testing.TB) redis.UniversalClient { return testenv.NewRedis(t).Client }},
+	{"cluster", func(t testing.TB) redis.UniversalClient { return testenv.NewRedisCluster(t).ClusterClient(t) }},
 }
 
 // TestWriterCounterFence checks the counter's fence with the breaker's own
