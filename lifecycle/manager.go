@@ -81,7 +81,7 @@ func NewManager(d Deps) *Manager {
 // disable; for an app disabled otherwise, the events of its service
 // hooks); otherwise the app gets exactly events. In order: the breaker of
 // every organization the app is or was installed in is reset (30 daily
-// keys deleted, epoch moved to now, so deliveries still in flight from
+// keys deleted, their fences and the epoch moved to now, so deliveries in flight from
 // before cannot count); one transaction sets the events, writes the audit
 // entry (event AuditInternalIntegrationEnabled) and closes the disable's
 // record; every worker's cache forgets the app; `sentryapp.enabled` is
@@ -199,8 +199,8 @@ func enableTx(ctx context.Context, tx *gorm.DB, app models.SentryApp, events []s
 }
 
 // ClearBreaker deletes the breaker counters of every organization the app
-// is or was installed in (30 daily keys each) and moves the app's epoch to
-// now, so that deliveries in flight cannot bring them back; the app's
+// is or was installed in (30 daily keys each) and moves their fences and
+// the app's epoch to now, so that deliveries in flight cannot bring them back; the app's
 // state is left alone. It logs `sentryapp.breaker_cleared`. ErrNotFound
 // for an unknown (or deleted) slug.
 func (m *Manager) ClearBreaker(ctx context.Context, slug string) error {
@@ -288,7 +288,7 @@ func cleanEvents(events []string) ([]string, error) {
 }
 
 // resetBreaker clears the breaker of every organization app is or was
-// installed in and moves its epoch, returning those organizations.
+// installed in and moves its fences and epoch, returning those organizations.
 func (m *Manager) resetBreaker(ctx context.Context, app int64) ([]int64, error) {
 	orgs, err := m.organizations(ctx, app)
 	if err != nil {

@@ -101,7 +101,7 @@ func EmailTaskID(auditID, userID int64) string {
 // In order: one transaction empties the app's events, records the events
 // it had (for a re-enable), writes the audit entry and one outbox row per
 // active owner's e-mail; then the e-mails are enqueued from the outbox,
-// the breaker is reset (keys deleted, epoch moved) and `sentryapp.disabled`
+// the breaker is reset (keys deleted, fences and epoch moved) and `sentryapp.disabled`
 // is logged. Errors after the commit are joined and returned, but the app
 // stays disabled, and e-mails not enqueued stay in the outbox for the next
 // sweep.

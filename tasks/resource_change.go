@@ -215,7 +215,7 @@ func (d *Deliverer) record(ctx context.Context, log *taskLog, target *store.Targ
 	resp *webhook.Response, body []byte, counted bool, outcome breaker.Outcome) {
 	entry := requestlog.NewEntry(requestlog.Attempt{
 		// Dated now, after the answer or the timeout, as Sentry dates
-		// entries; the breaker's epoch check uses the start.
+		// entries; the breaker's fence check uses the start.
 		Time: time.Now(), ResponseCode: resp.StatusCode, WebhookURL: target.WebhookURL, OrganizationID: target.OrganizationID,
 		Internal: target.AppStatus == models.AppInternal, RequestHeader: resp.RequestHeader, RequestBody: body,
 		ResponseHeader: resp.Header, ResponseBody: resp.Body,
