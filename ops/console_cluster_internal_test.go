@@ -11,11 +11,13 @@ import (
 
 	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/requestlog"
 )
 
 // TestReadDaysTopologies reads the breaker counters of several apps, whose
 // daily keys are spread over every master of a cluster, the same way on a
-// single node (one script) and on a cluster (pipelined HMGETs).
+// single node (one script) and on a cluster (pipelined HMGETs), and their
+// last failures from the request log (pipelined LINDEX, split by node).
 func TestReadDaysTopologies(t *testing.T) {
 	t.Parallel()
 	for _, topo := range []struct {
@@ -56,6 +58,20 @@ func TestReadDaysTopologies(t *testing.T) {
 				}
 			}
 			require.Equal(t, DayCount{Date: days[0].Format(time.DateOnly)}, got[4][0], "an app without keys")
+
+			w := requestlog.NewWriter(rdb)
+			defer w.Close()
+			for i, p := range pairs {
+				require.NoError(t, w.Write(ctx, p.app, "issue.created",
+					requestlog.Entry{ResponseCode: 500 + i, Date: "2026-11-27 11:00:00.000000+00:00"}, nil))
+			}
+			failures, err := c.lastFailures(ctx, []int64{1, 2, 3, 4, 5})
+			require.NoError(t, err)
+			require.Len(t, failures, 4, "app 5 has none")
+			for i, p := range pairs {
+				require.Equal(t, 500+i, failures[p.app].ResponseCode, "app %d", p.app)
+				require.Equal(t, "issue.created", failures[p.app].EventType)
+			}
 		})
 	}
 }
