@@ -122,3 +122,79 @@ func TestWriterOnCluster(t *testing.T) {
 		require.Equal(t, map[string]string{"success_count": "1", "error_count": "1"}, hash, "%s on its node", counter)
 	}
 }
+
+// scriptCalls is a go-redis hook that keeps the EVALSHA and EVAL commands
+// sent through a client.
+type scriptCalls struct {
+	mu   sync.Mutex
+	cmds []redis.Cmder
+}
+
+func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.mu.Lock()
+		for _, c := range cmds {
+			if n := c.Name(); n == "evalsha" || n == "eval" {
+				h.cmds = append(h.cmds, c)
+			}
+		}
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// TestWriterScriptCalls checks what one counted write sends: one script
+// naming the two lists, the counter and its fence on a single node; on a
+// cluster two, the lists' and the counter's, each naming keys of one slot.
+func TestWriterScriptCalls(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		want [][]string // the keys of each script call
+	}{
+		{"single", [][]string{{"sentry-app-webhook-request:{5}:issue.created", "sentry-app-webhook-error:{5}:issue.created",
+			"sentry-app-error:5:9:2026-11-27", "hookworker:breaker-fence:{sentry-app-error:5:9:2026-11-27}"}}},
+		{"cluster", [][]string{{"sentry-app-webhook-request:{5}:issue.created", "sentry-app-webhook-error:{5}:issue.created"},
+			{"sentry-app-error:5:9:2026-11-27", "hookworker:breaker-fence:{sentry-app-error:5:9:2026-11-27}"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var rdb redis.UniversalClient
+			for _, topo := range topologies {
+				if topo.name == tc.name {
+					rdb = topo.client(t)
+				}
+			}
+			ctx := context.Background()
+			require.NoError(t, rdb.Ping(ctx).Err())
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			inc, ok := breaker.New(rdb, breaker.Options{Now: func() time.Time { return now }}).Increment(5, 9, breaker.Error, now)
+			require.True(t, ok)
+			c := requestlog.Counter(inc)
+			w := requestlog.NewWriter(rdb)
+			t.Cleanup(w.Close)
+			require.NoError(t, w.Write(ctx, 5, "issue.created", requestlog.Entry{ResponseCode: 404}, &c)) // loads the scripts
+			h := &scriptCalls{}
+			rdb.AddHook(h)
+			require.NoError(t, w.Write(ctx, 5, "issue.created", requestlog.Entry{ResponseCode: 404}, &c))
+
+			var got [][]string
+			for _, cmd := range h.cmds {
+				args := cmd.Args()
+				require.Equal(t, "evalsha", args[0], "the scripts are cached: EVALSHA, in one pipeline")
+				n := int(args[2].(int))
+				keys := make([]string, n)
+				for i := range n {
+					keys[i] = args[3+i].(string)
+				}
+				got = append(got, keys)
+			}
+			require.Equal(t, tc.want, got)
+			require.Equal(t, "2", rdb.HGet(ctx, c.Key, "error_count").Val())
+		})
+	}
+}
