@@ -14,15 +14,16 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/hookworker/hookworker/netguard"
+	"github.com/hookworker/hookworker/redisconn"
 )
 
 // Config is every setting of hookworker. Each field names its variable and
 // default.
 type Config struct {
-	// RedisURL is REDIS_URL: redis://[:pass@]host:port/db or rediss://.
+	// RedisURL is REDIS_URL: redis://[:pass@]host:port/db, rediss://,
+	// unix://, redis-sentinel://…?master=NAME or redis-cluster://… (see
+	// package redisconn).
 	// Empty means the embedded Redis. Defaults to empty.
 	RedisURL string
 	// EmbeddedRedisAddr is EMBEDDED_REDIS_ADDR, where `worker` listens with
@@ -304,21 +305,13 @@ func checkIngest(addr string, tokens []string) error {
 	return nil
 }
 
-// checkRedisURL checks REDIS_URL as the Redis client will read it, so a
-// mistake is reported by name at start ("invalid database number") rather
+// checkRedisURL checks REDIS_URL as the Redis clients will read it
+// (redisconn.Parse: one node, Sentinel or Cluster), so a mistake is reported
+// by name at start ("invalid database number", "needs ?master=NAME") rather
 // than when connecting. The error never repeats a password.
 func checkRedisURL(raw string) error {
-	if u, err := url.Parse(raw); err == nil {
-		switch s := strings.ToLower(u.Scheme); s {
-		case "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
-			return fmt.Errorf("%s:// is not supported: hookworker talks to one Redis node; give that node's redis:// or rediss:// URL", s)
-		}
-	}
-	if err := checkURL(raw, "redis", "rediss"); err != nil {
-		return err
-	}
-	if _, err := redis.ParseURL(raw); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
+	if _, err := redisconn.Parse(raw); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "REDIS_URL: "))
 	}
 	return nil
 }

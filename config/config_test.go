@@ -220,7 +220,11 @@ func TestLoadErrors(t *testing.T) {
 		{"REDIS_URL", "redis://127.0.0.1:6379/0/1", "invalid URL path"},
 		{"REDIS_URL", "redis://127.0.0.1:6379/0?dial_timeout=soon", "invalid dial_timeout"},
 		{"REDIS_URL", "redis://127.0.0.1:6379/0?colour=blue", "unexpected option: colour"},
-		{"REDIS_URL", "redis-sentinel://127.0.0.1:26379?master=mymaster", "redis-sentinel:// is not supported"},
+		{"REDIS_URL", "redis-sentinel://127.0.0.1:26379,127.0.0.1:26380", "redis-sentinel URL needs ?master=NAME"},
+		{"REDIS_URL", "redis-sentinel://127.0.0.1:26379,sentinel-2?master=m", `host "sentinel-2" has no port`},
+		{"REDIS_URL", "redis-cluster://127.0.0.1:7000/3", "redis-cluster URL cannot select a database (/3): a cluster has only database 0"},
+		{"REDIS_URL", "redis-cluster://127.0.0.1:7000?master=m", `unknown option "master"`},
+		{"REDIS_URL", "ftp://127.0.0.1:6379", "want redis, rediss, unix, redis-sentinel, rediss-sentinel, redis-cluster, rediss-cluster"},
 		{"DATABASE_URL", "mysql://db/x", `unknown scheme "mysql"`},
 		{"SMTP_URL", "imap://mail:143", `unknown scheme "imap"`},
 		{"BASE_URL", "localhost:9000", "unknown scheme"},
@@ -256,6 +260,8 @@ func TestLoadErrorsHidePasswords(t *testing.T) {
 		{"DATABASE_URL", "mysql://u:" + pw + "@db/x"},
 		{"DATABASE_URL", "postgres://u:" + pw + "@db:99999999999/x"},
 		{"SMTP_URL", "smtp://u:" + pw + "@mail:bad"},
+		{"REDIS_URL", "redis-cluster://:" + pw + "@127.0.0.1:7000/1"},
+		{"REDIS_URL", "redis-sentinel://:" + pw + "@127.0.0.1:26379"},
 	} {
 		_, err := loadEnv(map[string]string{tt.name: tt.value})
 		require.Error(t, err, tt.value)
@@ -301,4 +307,21 @@ func TestIngestSettings(t *testing.T) {
 	c, err = loadEnv(map[string]string{"INGEST_ADDR": "127.0.0.1:8090", "INGEST_TOKENS": "0123456789abcdef"})
 	require.NoError(t, err)
 	require.True(t, c.IngestOn())
+}
+
+// REDIS_URL takes Sentinel and Cluster URLs as well as one node's.
+func TestLoadRedisTopologies(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"redis://127.0.0.1:6379/0",
+		"unix:///run/redis.sock?db=2",
+		"redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/2?master=mymaster",
+		"rediss-sentinel://127.0.0.1:26379?master=mymaster&sentinel_password=pw",
+		"redis-cluster://127.0.0.1:7000,127.0.0.1:7001",
+		"rediss-cluster://:pw@127.0.0.1:7000",
+	} {
+		c, err := loadEnv(map[string]string{"REDIS_URL": raw})
+		require.NoError(t, err, raw)
+		require.Equal(t, raw, c.RedisURL)
+	}
 }
