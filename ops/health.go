@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 )
@@ -37,6 +38,21 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
+// pingRedis pings the worker's Redis: on a cluster every master (a master
+// down makes its slots' queues and keys unreachable), else the one node, or
+// the master Sentinel currently names.
+func pingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			if err := n.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("cluster node %s: %w", n.Options().Addr, err)
+			}
+			return nil
+		})
+	}
+	return rdb.Ping(ctx).Err()
+}
+
 // readyz is the readiness probe: 200 when Redis and the database both answer
 // within ReadyTimeout, else 503 naming what failed. Checks run concurrently,
 // so a probe takes at most one timeout.
@@ -45,7 +61,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		name string
 		ping func(context.Context) error
 	}{
-		{"redis", func(ctx context.Context) error { return s.opts.Redis.Ping(ctx).Err() }},
+		{"redis", func(ctx context.Context) error { return pingRedis(ctx, s.opts.Redis) }},
 		{"database", s.opts.PingDB},
 	}
 	errs := make([]error, len(checks))

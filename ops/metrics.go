@@ -16,7 +16,7 @@ import (
 // …) in one Prometheus exposition. The queue series live on a registry of
 // their own, so the worker's registry is never modified; each scrape queries
 // Redis through the shared client (series appear only for queues that exist).
-func metricsHandler(worker prometheus.Gatherer, rdb *redis.Client, log *zap.Logger) http.Handler {
+func metricsHandler(worker prometheus.Gatherer, rdb redis.UniversalClient, log *zap.Logger) http.Handler {
 	queues := prometheus.NewRegistry()
 	queues.MustRegister(unchecked{queuemetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb))})
 	return promhttp.HandlerFor(prometheus.Gatherers{worker, queues}, promhttp.HandlerOpts{

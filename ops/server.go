@@ -41,10 +41,11 @@ type Options struct {
 	// localhost, Addr's host and IP addresses, that requests may carry in
 	// their Host header; "*.example.com" allows every subdomain.
 	AllowedHosts []string
-	// Redis is the worker's shared client: /readyz pings it and the queue
-	// metrics read through it. It is never closed here.
-	Redis *redis.Client
-	// RedisURL is the same Redis as a redis:// or rediss:// URL. The queue
+	// Redis is the worker's shared client (one node, Sentinel or cluster):
+	// /readyz pings it and the queue metrics read through it. It is never
+	// closed here.
+	Redis redis.UniversalClient
+	// RedisURL is the same Redis as a REDIS_URL (see package redisconn). The queue
 	// UI connects with it through a small pool of its own, because asynqmon
 	// closes the clients it is given.
 	RedisURL string

@@ -32,9 +32,11 @@ import (
 // DB and Log are required; the others default.
 type Deps struct {
 	Config config.Config
-	Redis  *redis.Client
-	DB     *gorm.DB
-	Log    *zap.Logger
+	// Redis is one node, a Sentinel-backed or a cluster client (see package
+	// redisconn); the worker never closes it.
+	Redis redis.UniversalClient
+	DB    *gorm.DB
+	Log   *zap.Logger
 	// Metrics defaults to a new set.
 	Metrics *metrics.Metrics
 	// Mail defaults to the sender SMTP_URL names (console without it).
@@ -56,7 +58,7 @@ type Worker struct {
 	reqlog    *requestlog.Writer
 	// cache is nil when CACHE_TTL is 0.
 	cache      *store.Cache
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	stopListen context.CancelFunc
 	listening  chan struct{}
 	// outbox is swept at Start and every tasks.OutboxSweepInterval until
@@ -283,11 +285,17 @@ func (b broadcaster) InvalidateApp(appID int64) {
 
 // deferClient is the client deferred deliveries are scheduled with.
 // Deferrals come in bursts (a dead app's backlog passing through the
-// fetchers), so they go through go-redis's auto-pipeliner: those scheduled
-// at the same moment share one write and one round trip. It belongs to
-// rdb, which closes it. Without it, client is used.
-func deferClient(rdb *redis.Client, client *asynq.Client) *asynq.Client {
-	ap, err := rdb.AutoPipeline()
+// fetchers), so on one node (and on Sentinel, whose client is a
+// *redis.Client too) they go through go-redis's auto-pipeliner: those
+// scheduled at the same moment share one write and one round trip. It
+// belongs to rdb, which closes it. On a cluster, and without it, client is
+// used.
+func deferClient(rdb redis.UniversalClient, client *asynq.Client) *asynq.Client {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return client
+	}
+	ap, err := c.AutoPipeline()
 	if err != nil {
 		return client
 	}

@@ -25,12 +25,13 @@ import (
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/producer"
+	"github.com/hookworker/hookworker/redisconn"
 	"github.com/hookworker/hookworker/store"
 )
 
 func main() {
 	wd, _ := os.Getwd()
-	if err := run(os.Args[1:], env{getenv: os.Getenv, dir: wd}, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(os.Args[1:], env{getenv: os.Getenv, dir: wd, retryWindow: defaultRetryWindow}, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "enqueue:", err)
 		os.Exit(1)
 	}
@@ -43,7 +44,10 @@ const usage = `usage:
   enqueue bulk [--workers N] read one JSON payload per line from stdin and enqueue them all
 Redis comes from REDIS_URL. Without it, enqueue uses the worker's embedded Redis: at
 EMBEDDED_REDIS_ADDR if set, else at the address a worker started in this directory wrote to
-hookworker-redis.addr, else at 127.0.0.1:6379. Every command accepts --help.
+hookworker-redis.addr, else at 127.0.0.1:6379. REDIS_URL may name one node (redis://),
+a Sentinel setup (redis-sentinel://h1:26379,h2:26379/0?master=NAME) or a cluster
+(redis-cluster://h1:7000,h2:7000). While Redis does not answer (an outage, a failover)
+enqueue retries for 30 s, then exits non-zero saying so. Every command accepts --help.
 `
 
 // env is what a command reads from its surroundings besides the settings.
@@ -52,6 +56,9 @@ type env struct {
 	// dir is the working directory, where a worker on the embedded Redis
 	// writes its address (addrFile).
 	dir string
+	// retryWindow is how long a command retries while Redis does not
+	// answer; zero means one attempt.
+	retryWindow time.Duration
 }
 
 // Kept equal to embedded.AddrFile and embedded.MarkerKey (a test checks),
@@ -85,9 +92,9 @@ func run(args []string, e env, stdin io.Reader, stdout, stderr io.Writer) error 
 
 // redisTarget is the Redis a command writes to.
 type redisTarget struct {
-	url string
-	// desc says where it is and why, without credentials: "127.0.0.1:6379
-	// db 0 (REDIS_URL)".
+	opt redisconn.Options
+	// desc says where it is and why, without credentials:
+	// "redis-sentinel://h1:26379,h2:26379/0?master=m (REDIS_URL)".
 	desc string
 	// embedded is true when REDIS_URL is unset: the Redis must then be a
 	// worker's embedded one (it carries markerKey).
@@ -99,11 +106,11 @@ type redisTarget struct {
 // in the same directory advertised in addrFile, else at the default address.
 func resolveRedis(cfg config.Config, e env) (redisTarget, error) {
 	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		opt, err := redisconn.Parse(cfg.RedisURL)
 		if err != nil {
-			return redisTarget{}, fmt.Errorf("REDIS_URL: %v", err)
+			return redisTarget{}, err
 		}
-		return redisTarget{url: cfg.RedisURL, desc: fmt.Sprintf("%s db %d (REDIS_URL)", opt.Addr, opt.DB)}, nil
+		return redisTarget{opt: opt, desc: opt.String() + " (REDIS_URL)"}, nil
 	}
 	addr, from := cfg.EmbeddedRedisAddr, "the default EMBEDDED_REDIS_ADDR"
 	if e.getenv("EMBEDDED_REDIS_ADDR") != "" {
@@ -113,37 +120,43 @@ func resolveRedis(cfg config.Config, e env) (redisTarget, error) {
 			addr, from = a, addrFile+", written by the worker"
 		}
 	}
-	return redisTarget{url: "redis://" + addr + "/0", desc: fmt.Sprintf("%s db 0 (the worker's embedded Redis, from %s)", addr, from),
-		embedded: true}, nil
+	opt, err := redisconn.Parse("redis://" + addr + "/0")
+	if err != nil {
+		return redisTarget{}, fmt.Errorf("the embedded Redis's address %q (from %s): %w", addr, from, err)
+	}
+	return redisTarget{opt: opt, desc: fmt.Sprintf("%s db 0 (the worker's embedded Redis, from %s)", addr, from), embedded: true}, nil
 }
 
-// connect returns a client for t after checking that it answers and, for
-// the embedded Redis, that it is a hookworker worker's: writing into another
-// Redis that happens to listen there would lose the task without a word.
-func connect(t redisTarget, poolSize int) (*redis.Client, error) {
-	opt, err := redis.ParseURL(t.url)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL: %v", err)
+// connect returns a client for t after checking that it answers (retrying
+// for up to window through an outage or failover of REDIS_URL's Redis)
+// and, for the embedded Redis, that it is a hookworker worker's: writing
+// into another Redis that happens to listen there would lose the task
+// without a word.
+func connect(t redisTarget, poolSize int, window time.Duration) (redis.UniversalClient, error) {
+	rdb := redisconn.NewClient(t.opt, func(u *redis.UniversalOptions) { u.PoolSize = poolSize })
+	if t.embedded {
+		window = 0 // no worker there: say so at once
 	}
-	opt.PoolSize = poolSize
-	rdb := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	n, err := retry(context.Background(), window, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	if err != nil {
 		rdb.Close()
 		hint := ""
 		if t.embedded {
 			hint = "; REDIS_URL is unset: is `worker` running with its embedded Redis?"
+		} else if n > 1 {
+			hint = fmt.Sprintf(" after %d attempts over %s", n, window.Round(time.Second))
 		}
 		return nil, fmt.Errorf("redis at %s does not answer%s: %v", t.desc, hint, err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	if t.embedded {
 		n, err := rdb.Exists(ctx, markerKey).Result()
 		if err != nil || n == 0 {
 			rdb.Close()
 			return nil, fmt.Errorf("redis at %s answers but is not a hookworker worker's embedded Redis, so the task would "+
 				"never be delivered: run enqueue in the worker's directory or with the worker's EMBEDDED_REDIS_ADDR, "+
-				"or set REDIS_URL=redis://%s/0 if the worker uses that Redis", t.desc, opt.Addr)
+				"or set REDIS_URL=redis://%s/0 if the worker uses that Redis", t.desc, t.opt.Addrs[0])
 		}
 	}
 	return rdb, nil
@@ -200,18 +213,18 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	if !*noCheck {
 		checkInstallation(cfg, e, p.InstallationID, stderr)
 	}
-	rdb, err := connect(target, 2)
+	rdb, err := connect(target, 2, e.retryWindow)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
 	client := asynq.NewClientFromRedisClient(rdb)
-	info, err := client.Enqueue(task)
+	id, err := enqueueRetrying(context.Background(), client, task, e.retryWindow)
 	if err != nil {
 		return fmt.Errorf("enqueue into redis at %s: %w", target.desc, err)
 	}
-	fmt.Fprintln(stdout, info.ID)
-	fmt.Fprintf(stderr, "enqueue: wrote task %s to redis at %s\n", info.ID, target.desc)
+	fmt.Fprintln(stdout, id)
+	fmt.Fprintf(stderr, "enqueue: wrote task %s to redis at %s\n", id, target.desc)
 	return nil
 }
 
@@ -365,19 +378,23 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	rdb, err := connect(target, *workers+4)
+	rdb, err := connect(target, *workers+4, e.retryWindow)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	// The enqueuers' commands go through go-redis's auto-pipeliner: what
-	// they send at the same moment leaves in one write and one round trip,
-	// which saves both this process and Redis a syscall per task.
-	ap, err := rdb.AutoPipeline()
-	if err != nil {
-		return fmt.Errorf("redis auto-pipeline: %w", err)
+	client := asynq.NewClientFromRedisClient(rdb)
+	// On one node (and Sentinel) the enqueuers' commands go through
+	// go-redis's auto-pipeliner: what they send at the same moment leaves
+	// in one write and one round trip, which saves both this process and
+	// Redis a syscall per task.
+	if c, ok := rdb.(*redis.Client); ok {
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			return fmt.Errorf("redis auto-pipeline: %w", err)
+		}
+		client = asynq.NewClientFromRedisClient(ap)
 	}
-	client := asynq.NewClientFromRedisClient(ap)
 
 	lines := make(chan line, 4*(*workers))
 	var ok, bad, failed atomic.Int64
@@ -398,7 +415,7 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 					report("line %d: %v", l.n, err)
 					continue
 				}
-				if _, err := client.Enqueue(task); err != nil {
+				if _, err := enqueueRetrying(context.Background(), client, task, e.retryWindow); err != nil {
 					failed.Add(1)
 					report("line %d: enqueue: %v", l.n, err)
 					continue

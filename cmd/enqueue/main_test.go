@@ -21,6 +21,7 @@ import (
 	"github.com/hookworker/hookworker/internal/testenv"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/producer"
+	"github.com/hookworker/hookworker/redisconn"
 )
 
 // `enqueue bulk` enqueues every valid line exactly once, byte for byte, and
@@ -199,7 +200,9 @@ func TestResourceChangeActorAndTarget(t *testing.T) {
 	require.Equal(t, `{"installation_id":3,"event":"comment.created","data":{"comment":{"id":"1"}},"actor":{"type":"user","id":"9","name":"Ann"}}`,
 		string(info.Payload))
 	opt := r.Client.Options()
-	require.Contains(t, stderr.String(), fmt.Sprintf("enqueue: wrote task %s to redis at %s db %d (REDIS_URL)\n", id, opt.Addr, opt.DB))
+	ro, err := redisconn.Parse(r.URL)
+	require.NoError(t, err)
+	require.Contains(t, stderr.String(), fmt.Sprintf("enqueue: wrote task %s to redis at %s (REDIS_URL)\n", id, ro))
 	if opt.Password != "" {
 		require.NotContains(t, stderr.String(), opt.Password)
 	}

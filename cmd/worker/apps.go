@@ -84,12 +84,12 @@ func newAppsDeps(cfg config.Config, log *zap.Logger) (appsDeps, error) {
 // integrations returns what re-enables apps and clears breaker counters,
 // for the operator server and `worker apps` alike: package lifecycle's
 // Manager (wire: this is the one place it is built).
-func integrations(_ config.Config, db *gorm.DB, rdb *redis.Client, log *zap.Logger) ops.Integrations {
+func integrations(_ config.Config, db *gorm.DB, rdb redis.UniversalClient, log *zap.Logger) ops.Integrations {
 	return lifecycle.NewManager(lifecycle.Deps{DB: db, Redis: rdb, Log: log})
 }
 
 // newConsole builds the console on the worker's connections.
-func newConsole(cfg config.Config, db *gorm.DB, rdb *redis.Client, log *zap.Logger) (*ops.Console, error) {
+func newConsole(cfg config.Config, db *gorm.DB, rdb redis.UniversalClient, log *zap.Logger) (*ops.Console, error) {
 	return ops.NewConsole(ops.ConsoleConfig{
 		DB: db, Redis: rdb, Integrations: integrations(cfg, db, rdb, log),
 		TimeoutThreshold: cfg.BrokenTimeoutThreshold, BaseURL: cfg.BaseURL,

@@ -22,6 +22,7 @@ import (
 	"github.com/hookworker/hookworker/metrics"
 	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/ops"
+	"github.com/hookworker/hookworker/redisconn"
 	"github.com/hookworker/hookworker/worker"
 )
 
@@ -90,7 +91,7 @@ func serve(cfg config.Config, log *zap.Logger, next io.Writer) error {
 		ingestServer.shutdown(log)
 		return err
 	}
-	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.Int("fetchers", cfg.WorkerFetchers), zap.String("redis", config.Redact(redisURL)),
+	log.Info("worker.started", zap.Int("concurrency", cfg.WorkerConcurrency), zap.Int("fetchers", cfg.WorkerFetchers), zap.String("redis", redisLabel(redisURL)),
 		zap.String("database", databaseLabel(cfg)), zap.Bool("smtp", cfg.SMTPURL != ""))
 	if next != nil {
 		fmt.Fprint(next, nextSteps(cfg))
@@ -122,7 +123,7 @@ type ingestListener struct {
 
 // startIngest starts the HTTP ingest API on INGEST_ADDR, or returns nil
 // when it is off.
-func startIngest(cfg config.Config, rdb *redis.Client, m *metrics.Metrics, log *zap.Logger) (*ingestListener, error) {
+func startIngest(cfg config.Config, rdb redis.UniversalClient, m *metrics.Metrics, log *zap.Logger) (*ingestListener, error) {
 	if !cfg.IngestOn() {
 		return nil, nil
 	}
@@ -165,7 +166,7 @@ func (l *ingestListener) shutdown(log *zap.Logger) {
 
 // startOps starts the operator HTTP server on HTTP_ADDR, or returns nil when
 // HTTP_ADDR is "off".
-func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB, m *metrics.Metrics, log *zap.Logger) (*ops.Server, error) {
+func startOps(cfg config.Config, rdb redis.UniversalClient, redisURL string, db *gorm.DB, m *metrics.Metrics, log *zap.Logger) (*ops.Server, error) {
 	if strings.EqualFold(cfg.HTTPAddr, "off") {
 		log.Info("ops.disabled: HTTP_ADDR is off, so there is no /healthz, /readyz, /metrics or /monitoring/")
 		return nil, nil
@@ -189,28 +190,24 @@ func startOps(cfg config.Config, rdb *redis.Client, redisURL string, db *gorm.DB
 	return s, nil
 }
 
-// connectRedis opens a client sized for the worker's concurrency and checks
-// that Redis answers.
-func connectRedis(ctx context.Context, rawURL string, concurrency int) (*redis.Client, error) {
-	opt, err := redis.ParseURL(rawURL)
+// connectRedis opens a client for REDIS_URL (one node, Sentinel or
+// cluster) sized for the worker's concurrency and checks that Redis answers.
+func connectRedis(ctx context.Context, rawURL string, concurrency int) (redis.UniversalClient, error) {
+	o, err := redisconn.Parse(rawURL)
 	if err != nil {
-		// go-redis's messages name the part that is wrong and never the
-		// password ("invalid database number: \"x\"").
-		return nil, fmt.Errorf("REDIS_URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+		return nil, err
 	}
-	// A task holds a connection only for its few short Redis calls, so the
-	// pool need not grow with the concurrency.
-	opt.PoolSize = min(concurrency+20, 256)
-	// RESP2: the worker uses no RESP3 feature (its pub/sub has its own
-	// connection), and under RESP3 go-redis peeks every connection for push
-	// notifications before each command, a measurable share of a delivery.
-	opt.Protocol = 2
-	rdb := redis.NewClient(opt)
+	rdb := redisconn.NewClient(o, func(u *redis.UniversalOptions) {
+		// A task holds a connection only for its few short Redis calls, so
+		// the pool need not grow with the concurrency (on a cluster or
+		// Sentinel this is per node).
+		u.PoolSize = min(concurrency+20, 256)
+	})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis at %s does not answer: %w", opt.Addr, err)
+		return nil, fmt.Errorf("redis at %s does not answer: %w", o, err)
 	}
 	return rdb, nil
 }
@@ -268,6 +265,16 @@ func nextSteps(cfg config.Config) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// redisLabel is the Redis for logs: the URL without its password, and
+// the mode (single, sentinel, cluster).
+func redisLabel(raw string) string {
+	o, err := redisconn.Parse(raw)
+	if err != nil {
+		return config.Redact(raw)
+	}
+	return o.String() + " (" + o.Mode().String() + ")"
 }
 
 func databaseLabel(cfg config.Config) string {

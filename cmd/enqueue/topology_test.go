@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookworker/hookworker/config"
+	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/producer"
+	"github.com/hookworker/hookworker/redisconn"
+)
+
+// resource-change and bulk write into a Sentinel-watched master and into
+// a cluster, and say which (the redacted URL).
+func TestTopologies(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewRedisSentinel(t)
+	c := testenv.NewRedisCluster(t)
+	for name, raw := range map[string]string{
+		"sentinel": fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName),
+		"cluster":  "redis-cluster://" + strings.Join(c.Addrs(), ","),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.RedisURL = raw
+			o, err := redisconn.Parse(raw)
+			require.NoError(t, err)
+			e := noEnv(t)
+			e.retryWindow = 5 * time.Second
+
+			var stdout, stderr bytes.Buffer
+			require.NoError(t, resourceChange(cfg, e, []string{"--installation-id", "3", "--event", "issue.created", "--no-check"}, nil, &stdout, &stderr))
+			id := strings.TrimSpace(stdout.String())
+			require.Contains(t, stderr.String(), fmt.Sprintf("enqueue: wrote task %s to redis at %s (REDIS_URL)\n", id, o))
+
+			rdb := redisconn.NewClient(o, nil)
+			defer rdb.Close()
+			insp := asynq.NewInspectorFromRedisClient(rdb)
+			info, err := insp.GetTaskInfo(producer.QueueAppPlatform, id)
+			require.NoError(t, err, "the task landed")
+			require.Equal(t, asynq.TaskStatePending, info.State)
+
+			stdout.Reset()
+			in := strings.NewReader(`{"installation_id":1,"event":"issue.created"}` + "\n" + `{"installation_id":2,"event":"issue.created"}` + "\n")
+			require.NoError(t, bulk(cfg, e, []string{"--workers", "2"}, in, &stdout, io.Discard))
+			require.Contains(t, stdout.String(), "enqueued 2 tasks")
+			require.Contains(t, stdout.String(), "to redis at "+o.String())
+			q, err := insp.GetQueueInfo(producer.QueueAppPlatform)
+			require.NoError(t, err)
+			require.Equal(t, 3, q.Pending)
+		})
+	}
+}
+
+// With REDIS_URL's Redis down, enqueue retries for its window and then
+// fails naming the Redis, without the password.
+func TestRetriesThenFails(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := config.Defaults()
+	cfg.RedisURL = "redis-cluster://:hunter2secret@" + addr
+	e := noEnv(t)
+	e.retryWindow = time.Second
+	start := time.Now()
+	err = resourceChange(cfg, e, []string{"--installation-id", "3", "--event", "issue.created", "--no-check"}, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "redis at redis-cluster://:***@"+addr+" (REDIS_URL) does not answer after ")
+	require.NotContains(t, err.Error(), "hunter2secret")
+	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "it retried")
+	require.Less(t, time.Since(start), 15*time.Second, "for a bounded time")
+}
