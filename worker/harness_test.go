@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -28,9 +29,14 @@ import (
 // harness is a running worker on its own Redis database and PostgreSQL
 // schema, with an asynq client and inspector to drive and observe it.
 type harness struct {
-	t         *testing.T
-	cfg       config.Config
-	redis     *testenv.Redis
+	t   *testing.T
+	cfg config.Config
+	// redis is the test Redis database the worker runs on; nil when
+	// harnessOptions.redis chose another Redis (rdb).
+	redis *testenv.Redis
+	// rdb is the worker's Redis client: redis.Client, or the one
+	// harnessOptions.redis returned.
+	rdb       redis.UniversalClient
 	pg        *testenv.Postgres
 	w         *worker.Worker
 	client    *asynq.Client
@@ -46,6 +52,10 @@ type harnessOptions struct {
 	mail mail.Sender
 	// now is the breaker's clock.
 	now func() time.Time
+	// redis, when set, returns the client of the Redis the worker runs on
+	// (a Sentinel or cluster, see topologies) instead of a database of the
+	// test Redis.
+	redis func(t *testing.T) redis.UniversalClient
 }
 
 // testConfig is the configuration of test workers: fast polling and retries,
@@ -68,7 +78,13 @@ func testConfig() config.Config {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, cfg: testConfig(), redis: testenv.NewRedis(t), pg: testenv.NewPostgres(t)}
+	h := &harness{t: t, cfg: testConfig(), pg: testenv.NewPostgres(t)}
+	if o.redis != nil {
+		h.rdb = o.redis(t)
+	} else {
+		h.redis = testenv.NewRedis(t)
+		h.rdb = h.redis.Client
+	}
 	if o.config != nil {
 		o.config(&h.cfg)
 	}
@@ -78,14 +94,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.logs = logs
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)).Core(), core))
 
-	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.redis.Client, DB: h.pg.DB, Log: log, Mail: o.mail, Now: o.now})
+	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.rdb, DB: h.pg.DB, Log: log, Mail: o.mail, Now: o.now})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	h.w = w
 	t.Cleanup(w.Shutdown)
 
-	h.client = asynq.NewClientFromRedisClient(h.redis.Client)
-	h.inspector = asynq.NewInspectorFromRedisClient(h.redis.Client)
+	h.client = asynq.NewClientFromRedisClient(h.rdb)
+	h.inspector = asynq.NewInspectorFromRedisClient(h.rdb)
 	return h
 }
 
@@ -95,7 +111,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 func (h *harness) extraWorker(name string, core zapcore.Core, sender mail.Sender, now func() time.Time) *worker.Worker {
 	h.t.Helper()
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(h.t, zaptest.Level(zapcore.WarnLevel)).Core(), core)).Named(name)
-	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.redis.Client, DB: h.pg.DB, Log: log,
+	w, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.rdb, DB: h.pg.DB, Log: log,
 		Metrics: metrics.New(), Mail: sender, Now: now})
 	require.NoError(h.t, err)
 	require.NoError(h.t, w.Start())
@@ -156,7 +172,7 @@ func (h *harness) waitFor(cond func() bool, msg string) {
 // lrange returns a Redis list.
 func (h *harness) lrange(key string) []string {
 	h.t.Helper()
-	v, err := h.redis.Client.LRange(context.Background(), key, 0, -1).Result()
+	v, err := h.rdb.LRange(context.Background(), key, 0, -1).Result()
 	require.NoError(h.t, err)
 	return v
 }

@@ -14,19 +14,28 @@ import (
 	"github.com/hookworker/hookworker/webhook"
 )
 
+// One signed delivery on every Redis topology: the same worker, only the
+// client differs. (The app is unpublished, so no breaker counter is
+// written: its keys and the request log's are in different cluster slots.)
 func TestDeliverSigned(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	rc := statusReceiver(t, http.StatusOK)
-	seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})
+	for _, top := range topologies() {
+		t.Run(top.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, harnessOptions{redis: top.redis})
+			rc := statusReceiver(t, http.StatusOK)
+			seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})
 
-	info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created",
-		Data: json.RawMessage(`{"issue":{"id":"1"}}`)})
-	h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+			info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created",
+				Data: json.RawMessage(`{"issue":{"id":"1"}}`)})
+			h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
 
-	reqs := rc.requests()
-	require.Len(t, reqs, 1)
-	require.True(t, webhook.Verify(seed.ClientSecret, reqs[0].Body, reqs[0].Header.Get("Sentry-Hook-Signature")))
-	require.Len(t, h.lrange(requestlog.RequestKey(seed.SentryAppID, "issue.created")), 1)
-	require.Empty(t, h.lrange(requestlog.ErrorKey(seed.SentryAppID, "issue.created")))
+			reqs := rc.requests()
+			require.Len(t, reqs, 1)
+			require.True(t, webhook.Verify(seed.ClientSecret, reqs[0].Body, reqs[0].Header.Get("Sentry-Hook-Signature")))
+			require.Equal(t, info.ID, reqs[0].Header.Get("Hookworker-Delivery-ID"))
+			require.Len(t, h.lrange(requestlog.RequestKey(seed.SentryAppID, "issue.created")), 1)
+			require.Empty(t, h.lrange(requestlog.ErrorKey(seed.SentryAppID, "issue.created")))
+		})
+	}
 }
