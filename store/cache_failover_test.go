@@ -67,4 +67,3 @@ func TestCacheListenFollowsTopologies(t *testing.T) {
 		})
 	}
 }
-
