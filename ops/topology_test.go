@@ -13,7 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookworker/hookworker/breaker"
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/lifecycle"
+	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/ops"
 	"github.com/hookworker/hookworker/redisconn"
 )
@@ -117,4 +120,39 @@ func TestQueueUIOnCluster(t *testing.T) {
 		return last.code == http.StatusServiceUnavailable
 	}, 20*time.Second, 50*time.Millisecond, "a master down never made /readyz 503: %v", last)
 	require.Contains(t, last.body, "cluster node "+c.Nodes[2].Addr)
+}
+
+// The console reads breaker counters of apps whose keys live on different
+// cluster masters.
+func TestConsoleCountersOnCluster(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewRedisCluster(t)
+	rdb := topologyClient(t, "redis-cluster://"+strings.Join(c.Addrs(), ","))
+	pg := testenv.NewPostgres(t)
+	require.NoError(t, models.Migrate(pg.DB))
+	ctx := context.Background()
+	now := time.Now()
+	want := map[string]int64{}
+	masters := map[string]bool{}
+	for i := range 6 {
+		seed, err := models.Seed(pg.DB, models.SeedOptions{WebhookURL: "https://example.com/hook", Status: models.AppInternal,
+			Name: fmt.Sprintf("cluster app %d", i)})
+		require.NoError(t, err)
+		key := breaker.Key(seed.SentryAppID, seed.OrganizationID, now)
+		require.NoError(t, rdb.HIncrBy(ctx, key, "error_count", int64(i+1)).Err())
+		node, err := rdb.(*redis.ClusterClient).MasterForKey(ctx, key)
+		require.NoError(t, err)
+		masters[node.Options().Addr] = true
+		want[seed.SentryAppSlug] = int64(i + 1)
+	}
+	require.Greater(t, len(masters), 1, "the keys are spread over more than one master")
+	console, err := ops.NewConsole(ops.ConsoleConfig{DB: pg.DB, Redis: rdb, Integrations: lifecycle.NewManager(lifecycle.Deps{DB: pg.DB, Redis: rdb})})
+	require.NoError(t, err)
+	page, err := console.Apps(ctx, 1, 0)
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, a := range page.Apps {
+		got[a.Slug] = a.Days[len(a.Days)-1].Error
+	}
+	require.Equal(t, want, got)
 }
