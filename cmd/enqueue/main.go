@@ -398,6 +398,7 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 
 	lines := make(chan line, 4*(*workers))
 	var ok, bad, failed atomic.Int64
+	var down atomic.Bool // Redis did not answer for a whole retry window
 	var mu sync.Mutex // serialises reports on stderr
 	report := func(format string, a ...any) {
 		mu.Lock()
@@ -415,9 +416,19 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 					report("line %d: %v", l.n, err)
 					continue
 				}
+				if down.Load() {
+					failed.Add(1)
+					report("line %d: not enqueued: Redis did not answer for %s, so enqueue stopped trying", l.n, e.retryWindow.Round(time.Second))
+					continue
+				}
 				if _, err := enqueueRetrying(context.Background(), client, task, e.retryWindow); err != nil {
 					failed.Add(1)
 					report("line %d: enqueue: %v", l.n, err)
+					// One window per outage, not one per line: after it the
+					// remaining lines fail at once (each reported).
+					if errors.Is(err, errUnavailable) {
+						down.Store(true)
+					}
 					continue
 				}
 				ok.Add(1)

@@ -24,6 +24,10 @@ const (
 	maxBackoff   = 2 * time.Second
 )
 
+// errUnavailable marks an enqueue given up because Redis did not answer
+// for the whole retry window.
+var errUnavailable = errors.New("Redis did not confirm")
+
 // transientMarks are the parts of the errors Redis and go-redis give while
 // a node is down, loading or failing over; such an attempt is worth
 // repeating. Anything else (a payload Redis refused, a command it does not
@@ -98,9 +102,9 @@ func enqueueRetrying(ctx context.Context, client *asynq.Client, task *asynq.Task
 	case err == nil:
 		return id, nil
 	case transient(err):
-		return "", fmt.Errorf("Redis did not confirm task %s in %d attempts over %s (an outage or a failover that did not end in time): %w; "+
+		return "", fmt.Errorf("%w task %s in %d attempts over %s (an outage or a failover that did not end in time): %w; "+
 			"the task was not enqueued unless the last attempt reached Redis before failing (then it is delivered once, as %s)",
-			id, n, window.Round(time.Second), err, id)
+			errUnavailable, id, n, window.Round(time.Second), err, id)
 	default:
 		return "", err
 	}

@@ -79,3 +79,51 @@ func TestRetriesThenFails(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "it retried")
 	require.Less(t, time.Since(start), 15*time.Second, "for a bounded time")
 }
+
+// When Redis goes away in the middle of `enqueue bulk`, the lines after it
+// are retried for one window, then every one of them is reported and the
+// command fails: nothing is lost without a word.
+func TestBulkRedisGoneMidway(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewRedisCluster(t)
+	cfg := config.Defaults()
+	cfg.RedisURL = "redis-cluster://" + strings.Join(c.Addrs(), ",")
+	e := noEnv(t)
+	e.retryWindow = time.Second
+	o, err := redisconn.Parse(cfg.RedisURL)
+	require.NoError(t, err)
+	rdb := redisconn.NewClient(o, nil)
+	defer rdb.Close()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+
+	in, feed := io.Pipe()
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- bulk(cfg, e, []string{"--workers", "2"}, in, &stdout, &stderr) }()
+	_, err = fmt.Fprintln(feed, `{"installation_id":1,"event":"issue.created"}`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		q, err := insp.GetQueueInfo(producer.QueueAppPlatform)
+		return err == nil && q.Pending == 1
+	}, 10*time.Second, 10*time.Millisecond, "the first line was enqueued")
+	for _, n := range c.Nodes {
+		n.Kill()
+	}
+	start := time.Now()
+	for range 4 {
+		_, err = fmt.Fprintln(feed, `{"installation_id":2,"event":"issue.created"}`)
+		require.NoError(t, err)
+	}
+	require.NoError(t, feed.Close())
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("bulk did not give up")
+	}
+	require.EqualError(t, err, "4 of 5 lines not enqueued")
+	require.Less(t, time.Since(start), 15*time.Second)
+	require.Contains(t, stdout.String(), "enqueued 1 tasks")
+	for n := 2; n <= 5; n++ {
+		require.Contains(t, stderr.String(), fmt.Sprintf("line %d: ", n))
+	}
+}
