@@ -399,7 +399,7 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 	lines := make(chan line, 4*(*workers))
 	var ok, bad, failed atomic.Int64
 	var down atomic.Bool // Redis did not answer for a whole retry window
-	var mu sync.Mutex // serialises reports on stderr
+	var mu sync.Mutex    // serialises reports on stderr
 	report := func(format string, a ...any) {
 		mu.Lock()
 		defer mu.Unlock()
