@@ -2,14 +2,20 @@ package worker_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/models"
 	"github.com/hookworker/hookworker/redisconn"
+	"github.com/hookworker/hookworker/tasks"
 )
 
 // topology is a kind of Redis deployment a test can run the worker on.
@@ -52,4 +58,50 @@ func topologyClient(t *testing.T, raw string) redis.UniversalClient {
 	rdb := redisconn.NewClient(o, func(u *redis.UniversalOptions) { u.PoolSize = 40 })
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
+}
+
+// The worker rides out a Sentinel failover by itself: a delivery before
+// the master is killed, one enqueued after the replica is promoted, both
+// arrive, and the worker keeps running.
+func TestWorkerFollowsSentinelFailover(t *testing.T) {
+	t.Parallel()
+	var s *testenv.RedisSentinel
+	h := newHarness(t, harnessOptions{redis: func(t *testing.T) redis.UniversalClient {
+		s = testenv.NewRedisSentinel(t)
+		return topologyClient(t, fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName))
+	}})
+	rc := statusReceiver(t, http.StatusOK)
+	seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})
+	send := func() string {
+		var id string
+		// While there is no master the enqueue fails: the producer retries.
+		require.Eventually(t, func() bool {
+			task, err := tasks.NewResourceChangeTask(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created"},
+				asynq.Retention(time.Hour))
+			require.NoError(t, err)
+			info, err := h.client.Enqueue(task)
+			if err != nil {
+				return false
+			}
+			id = info.ID
+			return true
+		}, 60*time.Second, 50*time.Millisecond, "no enqueue succeeded")
+		return id
+	}
+	first := send()
+	h.waitState(tasks.QueueAppPlatform, first, asynq.TaskStateCompleted)
+
+	s.Master.Kill()
+	killed := time.Now()
+	second := send()
+	require.Eventually(t, func() bool {
+		info, err := h.inspector.GetTaskInfo(tasks.QueueAppPlatform, second)
+		return err == nil && info.State == asynq.TaskStateCompleted
+	}, 60*time.Second, 20*time.Millisecond, "the task enqueued after the failover was never completed")
+	t.Logf("delivered %s after the kill", time.Since(killed).Round(10*time.Millisecond))
+	ids := map[string]bool{}
+	for _, r := range rc.requests() {
+		ids[r.Header.Get("Hookworker-Delivery-ID")] = true
+	}
+	require.True(t, ids[first] && ids[second], "both deliveries arrived: %v", ids)
 }
