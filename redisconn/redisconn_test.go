@@ -1,6 +1,7 @@
 package redisconn_test
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -144,4 +145,43 @@ func TestConnOptMakesNewClients(t *testing.T) {
 	require.Equal(t, 3, a.Options().PoolSize)
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
+}
+
+// On one node the client is the one the worker made before redisconn
+// existed (redis.ParseURL, then the pool size and RESP2): same settings,
+// field by field, so single-node behaviour and speed do not change.
+func TestSingleNodeClientUnchanged(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"redis://127.0.0.1:6379/0",
+		"redis://user:pw@127.0.0.1:6380/3?dial_timeout=2s&read_timeout=3s&max_retries=5&pool_timeout=1s&min_idle_conns=2",
+		"rediss://:pw@redis.example:6380/1",
+		"unix:///run/redis.sock?db=2&protocol=3",
+	} {
+		old, err := redis.ParseURL(raw)
+		require.NoError(t, err)
+		old.PoolSize = 42
+		if old.Protocol == 0 {
+			old.Protocol = 2
+		}
+		oldClient := redis.NewClient(old)
+		o, err := redisconn.Parse(raw)
+		require.NoError(t, err)
+		newClient := redisconn.NewClient(o, func(u *redis.UniversalOptions) { u.PoolSize = 42 }).(*redis.Client)
+
+		a, b := reflect.ValueOf(*oldClient.Options()), reflect.ValueOf(*newClient.Options())
+		for i := range a.NumField() {
+			f := a.Type().Field(i)
+			if !f.IsExported() || f.Type.Kind() == reflect.Func || f.Type.Kind() == reflect.Interface {
+				continue
+			}
+			if f.Name == "TLSConfig" {
+				require.Equal(t, a.Field(i).IsNil(), b.Field(i).IsNil(), "%s: TLS", raw)
+				continue
+			}
+			require.Equal(t, a.Field(i).Interface(), b.Field(i).Interface(), "%s: field %s", raw, f.Name)
+		}
+		require.NoError(t, oldClient.Close())
+		require.NoError(t, newClient.Close())
+	}
 }
