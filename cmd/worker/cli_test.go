@@ -85,10 +85,11 @@ func TestSeedWarnsWhenTheGuardWouldRefuse(t *testing.T) {
 func TestRedisURLMistakesAreNamed(t *testing.T) {
 	t.Parallel()
 	for u, want := range map[string]string{
-		"redis://:pw@127.0.0.1:6379/abc":                 `invalid database number: "abc"`,
-		"redis://127.0.0.1:6379/0?dial_timeout=soon":     "invalid dial_timeout",
-		"redis-sentinel://127.0.0.1:26379?master=mymain": "redis-sentinel:// is not supported",
-		"redis://127.0.0.1:6379/0/1":                     "invalid URL path",
+		"redis://:pw@127.0.0.1:6379/abc":              `invalid database number: "abc"`,
+		"redis://127.0.0.1:6379/0?dial_timeout=soon":  "invalid dial_timeout",
+		"redis-sentinel://:pw@127.0.0.1:26379":        "redis-sentinel URL needs ?master=NAME",
+		"redis-cluster://:pw@127.0.0.1:7000,node-2/0": `host "node-2" has no port`,
+		"redis://127.0.0.1:6379/0/1":                  "invalid URL path",
 	} {
 		err := run([]string{"migrate"}, envOf("REDIS_URL", u), &bytes.Buffer{})
 		require.Error(t, err, u)
