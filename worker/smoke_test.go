@@ -14,9 +14,9 @@ import (
 	"github.com/hookworker/hookworker/webhook"
 )
 
-// One signed delivery on every Redis topology: the same worker, only the
-// client differs. (The app is unpublished, so no breaker counter is
-// written: its keys and the request log's are in different cluster slots.)
+// One signed delivery on every Redis topology, to an unpublished and to an
+// internal app (whose breaker counter is written too, in another cluster
+// slot than its request log): the same worker, only the client differs.
 func TestDeliverSigned(t *testing.T) {
 	t.Parallel()
 	for _, top := range topologies() {
@@ -24,18 +24,20 @@ func TestDeliverSigned(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, harnessOptions{redis: top.redis})
 			rc := statusReceiver(t, http.StatusOK)
-			seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})
+			for _, status := range []int{models.AppUnpublished, models.AppInternal} {
+				seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook", Status: status})
+				info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created",
+					Data: json.RawMessage(`{"issue":{"id":"1"}}`)})
+				h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
 
-			info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "issue.created",
-				Data: json.RawMessage(`{"issue":{"id":"1"}}`)})
-			h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
-
-			reqs := rc.requests()
-			require.Len(t, reqs, 1)
-			require.True(t, webhook.Verify(seed.ClientSecret, reqs[0].Body, reqs[0].Header.Get("Sentry-Hook-Signature")))
-			require.Equal(t, info.ID, reqs[0].Header.Get("Hookworker-Delivery-ID"))
-			require.Len(t, h.lrange(requestlog.RequestKey(seed.SentryAppID, "issue.created")), 1)
-			require.Empty(t, h.lrange(requestlog.ErrorKey(seed.SentryAppID, "issue.created")))
+				reqs := rc.requests()
+				last := reqs[len(reqs)-1]
+				require.True(t, webhook.Verify(seed.ClientSecret, last.Body, last.Header.Get("Sentry-Hook-Signature")))
+				require.Equal(t, info.ID, last.Header.Get("Hookworker-Delivery-ID"))
+				require.Len(t, h.lrange(requestlog.RequestKey(seed.SentryAppID, "issue.created")), 1)
+				require.Empty(t, h.lrange(requestlog.ErrorKey(seed.SentryAppID, "issue.created")))
+			}
+			require.Equal(t, 2, rc.count())
 		})
 	}
 }
