@@ -2,6 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"net"
+	"os/exec"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +43,7 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string            `yaml:"image"`
+	Profiles    []string          `yaml:"profiles"`
 	Build       string            `yaml:"build"`
 	Command     []string          `yaml:"command"`
 	Environment map[string]string `yaml:"environment"`
@@ -66,7 +73,7 @@ func hookworkerServices(t *testing.T, f composeFile) map[string]composeService {
 	t.Helper()
 	out := map[string]composeService{}
 	for name, s := range f.Services {
-		if s.Build != "" {
+		if s.Build != "" && len(s.Profiles) == 0 {
 			require.Equal(t, ".", s.Build, "service %s builds the repository's Dockerfile", name)
 			out[name] = s
 		}
@@ -300,4 +307,86 @@ func TestDockerfile(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, ops.CheckExposure(cfg.HTTPAddr, cfg.OpsBasicAuth, cfg.OpsInsecure), ops.ErrExposed,
 		"the image without OPS_BASIC_AUTH refuses to start")
+}
+
+// TestComposeSentinelProfile checks the optional "sentinel" profile: every
+// service of it stays out of a plain `docker compose up`, its worker reaches
+// the three Sentinels by the master name they monitor, and the Sentinels'
+// start script, run here with the hostname and ports mapped to loopback,
+// starts a real Sentinel that finds the master and its replica.
+func TestComposeSentinelProfile(t *testing.T) {
+	t.Parallel()
+	f := readCompose(t)
+	var sentinels []string
+	for name, s := range f.Services {
+		if strings.HasPrefix(name, "redis-sentinel-") {
+			sentinels = append(sentinels, name)
+		}
+		if strings.HasPrefix(name, "redis-sentinel-") || name == "redis-primary" || name == "redis-replica" || name == "worker-sentinel" {
+			require.Equal(t, []string{"sentinel"}, s.Profiles, "service %s belongs to the sentinel profile only", name)
+		}
+	}
+	require.Len(t, sentinels, 3, "three Sentinels, so a quorum of 2 survives one")
+	require.Equal(t, []string{"redis-server", "--appendonly", "yes", "--maxmemory-policy", "noeviction",
+		"--replicaof", "redis-primary", "6379", "--replica-announce-ip", "redis-replica"}, f.Services["redis-replica"].Command)
+
+	w := f.Services["worker-sentinel"]
+	_, err := config.Load(envGetter(w.Environment))
+	require.NoError(t, err, "the sentinel worker's environment must load")
+	url := w.Environment["REDIS_URL"]
+	require.True(t, strings.HasPrefix(url, "redis-sentinel://"), url)
+	for _, name := range sentinels {
+		require.Contains(t, url, name+":26379", "the worker knows every Sentinel")
+		require.Equal(t, "service_healthy", w.DependsOn[name].Condition)
+	}
+	require.True(t, strings.HasSuffix(url, "?master=hookworker"), url)
+
+	cmd := f.Services["redis-sentinel-1"].Command
+	require.Len(t, cmd, 3, "sh -c <script>")
+	require.Equal(t, []string{"sh", "-c"}, cmd[:2])
+	script := cmd[2]
+	require.Contains(t, script, "sentinel monitor hookworker redis-primary 6379 2")
+
+	s := testenv.NewRedisSentinel(t)
+	host, port, err := net.SplitHostPort(s.Master.Addr)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	own := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, ln.Close())
+	script = strings.NewReplacer(
+		"redis-primary 6379", host+" "+port,
+		"'port 26379'", "'port "+own+"' 'bind 127.0.0.1' 'dir "+dir+"'",
+		"/tmp/sentinel.conf", filepath.Join(dir, "sentinel.conf"),
+	).Replace(script)
+	ctx, cancel := context.WithCancel(context.Background())
+	sh := exec.CommandContext(ctx, "sh", "-c", script)
+	logPath := filepath.Join(dir, "sentinel.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logFile.Close()
+	sh.Stdout, sh.Stderr = logFile, logFile
+	require.NoError(t, sh.Start())
+	t.Cleanup(func() { cancel(); _ = sh.Wait() })
+
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + own, Protocol: 2})
+	t.Cleanup(func() { _ = rdb.Close() })
+	monitors := func() bool {
+		m, err := rdb.Do(ctx, "SENTINEL", "MASTER", "hookworker").StringSlice()
+		if err != nil {
+			return false
+		}
+		fields := map[string]string{}
+		for i := 0; i+1 < len(m); i += 2 {
+			fields[m[i]] = m[i+1]
+		}
+		return fields["flags"] == "master" && fields["num-slaves"] == "1" && fields["quorum"] == "2"
+	}
+	for deadline := time.Now().Add(time.Minute); !monitors(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("the compose Sentinel did not monitor the master and find its replica; its output:\n%s", log)
+		}
+	}
 }
