@@ -325,18 +325,19 @@ func toSingle(s *redis.Options, u *redis.UniversalOptions) {
 }
 
 // ConnOpt returns an asynq.RedisConnOpt whose MakeRedisClient makes a NEW
-// client for o with a pool of poolSize on every call. It is for asynqmon,
-// which closes the clients it makes: it must never get a shared one.
-func (o Options) ConnOpt(poolSize int) asynq.RedisConnOpt {
-	return connOpt{o: o, poolSize: poolSize}
+// client for o, tuned by tune (as in NewClient), on every call. It is for
+// asynqmon, which closes the clients it makes: it must never get a shared
+// one.
+func (o Options) ConnOpt(tune func(*redis.UniversalOptions)) asynq.RedisConnOpt {
+	return connOpt{o: o, tune: tune}
 }
 
 type connOpt struct {
-	o        Options
-	poolSize int
+	o    Options
+	tune func(*redis.UniversalOptions)
 }
 
 // MakeRedisClient implements asynq.RedisConnOpt.
 func (c connOpt) MakeRedisClient() any {
-	return NewClient(c.o, func(u *redis.UniversalOptions) { u.PoolSize = c.poolSize })
+	return NewClient(c.o, c.tune)
 }

@@ -139,7 +139,7 @@ func TestConnOptMakesNewClients(t *testing.T) {
 	t.Parallel()
 	o, err := redisconn.Parse("redis-cluster://127.0.0.1:1")
 	require.NoError(t, err)
-	opt := o.ConnOpt(3)
+	opt := o.ConnOpt(func(u *redis.UniversalOptions) { u.PoolSize = 3 })
 	a, b := opt.MakeRedisClient().(*redis.ClusterClient), opt.MakeRedisClient().(*redis.ClusterClient)
 	require.NotSame(t, a, b)
 	require.Equal(t, 3, a.Options().PoolSize)
