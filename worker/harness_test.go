@@ -159,11 +159,11 @@ func (h *harness) waitState(queue, id string, state asynq.TaskState) *asynq.Task
 		var err error
 		info, err = h.inspector.GetTaskInfo(queue, id)
 		return err == nil && info.State == state
-	}, 15*time.Second, 5*time.Millisecond, "task %s never reached state %s (last: %+v)", id, state, info)
+	}, time.Minute, 5*time.Millisecond, "task %s never reached state %s (last: %+v)", id, state, info)
 	return info
 }
 
-// waitFor polls cond until it holds or 15 s pass.
+// waitFor polls cond until it holds or a minute passes.
 func (h *harness) waitFor(cond func() bool, msg string) {
 	h.t.Helper()
 	// Generous: a deadline costs nothing when the condition comes true, and
