@@ -132,11 +132,23 @@ func tooDeep() error {
 // Decode parses and validates a task payload of at most maxBytes bytes
 // (DefaultMaxPayloadBytes when maxBytes <= 0), as the worker does before
 // every delivery. The size is checked before anything else and the depth
-// before parsing; the payload is then read with encoding/json: keys match
-// exactly (case-sensitive, after unescaping), a key given twice at the top
-// level is an error naming it, and data and actor are kept as they came.
-// Every error starts with "payload: " and quotes at most 40 bytes of input.
+// before parsing; the payload is then read as encoding/json reads it: keys
+// match exactly (case-sensitive, after unescaping), a key given twice at
+// the top level is an error naming it, and data and actor are kept as they
+// came. Every error starts with "payload: " and quotes at most 40 bytes of
+// input. data and actor may share b's memory.
+//
+// A plain payload is read by a hand-written scanner (splitFast); anything
+// it does not handle, every refused payload included, by encoding/json,
+// whose answers are the reference: FuzzDecodeFast checks that both give
+// the same result and error for any input.
 func Decode(b []byte, maxBytes int) (ResourceChange, error) {
+	return decode(b, maxBytes, true)
+}
+
+// decode is Decode, with the fast path or (fast false, for the
+// differential tests) encoding/json alone.
+func decode(b []byte, maxBytes int, fast bool) (ResourceChange, error) {
 	var p ResourceChange
 	if len(b) > limit(maxBytes) {
 		return p, tooBig(len(b), limit(maxBytes))
@@ -144,9 +156,15 @@ func Decode(b []byte, maxBytes int) (ResourceChange, error) {
 	if depth(b) > MaxJSONDepth {
 		return p, tooDeep()
 	}
-	raw, err := split(b)
-	if err != nil {
-		return p, err
+	raw, ok := rawFields{}, false
+	if fast {
+		raw, ok = splitFast(b)
+	}
+	if !ok {
+		var err error
+		if raw, err = split(b); err != nil {
+			return p, err
+		}
 	}
 	id, err := positiveInt(raw.installationID)
 	if err != nil {
@@ -156,9 +174,11 @@ func Decode(b []byte, maxBytes int) (ResourceChange, error) {
 	if isNull(raw.event) {
 		return p, errors.New("payload: event is missing")
 	}
-	var ev string
-	if err := json.Unmarshal(raw.event, &ev); err != nil {
-		return p, errors.New("payload: event must be a string")
+	ev, ok := plainString(raw.event)
+	if !ok || !fast {
+		if err := json.Unmarshal(raw.event, &ev); err != nil {
+			return p, errors.New("payload: event must be a string")
+		}
 	}
 	if err := checkEvent(ev); err != nil {
 		return p, err

@@ -93,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt worker binary (default: go build ./cmd/worker)")
 	fs.StringVar(&o.EnqueueBin, "enqueue-bin", "", "prebuilt enqueue binary (default: go build ./cmd/enqueue)")
 	fs.Var(&workerEnv, "worker-env", "extra KEY=VALUE for the worker process, e.g. CACHE_TTL=1m (repeatable)")
+	var phases string
+	fs.StringVar(&phases, "phases", "", "run only these phases, comma-separated, for iterating (figures of the others are 0): "+strings.Join(bench.PhaseNames, ","))
 	quick := fs.Bool("quick", false, "smoke test: n=1000, 1 round, 1 s of latency load, bulk-tasks=1000 (flags given explicitly win)")
 	asJSON := fs.Bool("json", false, "print the figures and every round as JSON instead of the table")
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +109,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	o.WorkerEnv = workerEnv
+	if phases != "" {
+		o.Phases = strings.Split(phases, ",")
+	}
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = firstNonEmpty(getenv("DATABASE_URL"), getenv("TEST_DATABASE_URL"), bench.DefaultDatabaseURL)
 	}

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,6 +61,20 @@ type Options struct {
 	WorkerEnv []string
 	// Progress receives one line per phase. Defaults to io.Discard.
 	Progress io.Writer
+	// Phases, when not empty, are the only phases run (see PhaseNames);
+	// the figures of the others are left at zero. Defaults to every phase.
+	Phases []string
+}
+
+// PhaseNames are the phases a run can be limited to, in the order they run:
+// the no-op ceiling, both bare-POST floors, end to end (with the latency
+// and SQL figures), 10 % dead endpoints, the enqueue comparison, one busy
+// app, the burst, 10 % dead at WEBHOOK_TIMEOUT=200ms, and the idle phase.
+var PhaseNames = []string{"ceiling", "floor", "e2e", "dead", "enqueue", "one-app", "burst", "dead-200ms", "idle"}
+
+// runs reports whether phase is to run.
+func (o Options) runs(phase string) bool {
+	return len(o.Phases) == 0 || slices.Contains(o.Phases, phase)
 }
 
 // Defaults are the settings of a full run; the worker-derived fields
@@ -126,6 +143,11 @@ func (o Options) validate() error {
 		return errors.New("dead installations must be fewer than installations")
 	case o.N < o.Installations:
 		return errors.New("N must be at least the number of installations")
+	}
+	for _, ph := range o.Phases {
+		if !slices.Contains(PhaseNames, ph) {
+			return fmt.Errorf("unknown phase %q (phases: %s)", ph, strings.Join(PhaseNames, ", "))
+		}
 	}
 	return nil
 }

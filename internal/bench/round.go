@@ -98,31 +98,42 @@ type Round struct {
 func (e *env) round(ctx context.Context) (Round, error) {
 	var r Round
 	var err error
-	if r.Ceiling, err = e.ceiling(ctx); err != nil {
-		return r, fmt.Errorf("ceiling: %w", err)
+	o := e.opts
+	if o.runs("ceiling") {
+		if r.Ceiling, err = e.ceiling(ctx); err != nil {
+			return r, fmt.Errorf("ceiling: %w", err)
+		}
+		e.progress("  no-op ceiling    %8.0f tasks/s   (redis %.2f cores, other load %.2f cores)", r.Ceiling.PerSecond, r.Ceiling.CPU.Redis, r.Ceiling.CPU.Other)
 	}
-	e.progress("  no-op ceiling    %8.0f tasks/s   (redis %.2f cores, other load %.2f cores)", r.Ceiling.PerSecond, r.Ceiling.CPU.Redis, r.Ceiling.CPU.Other)
-	if r.BarePOST, err = e.barePOST(ctx, 1); err != nil {
-		return r, fmt.Errorf("bare-POST floor: %w", err)
+	if o.runs("floor") {
+		if r.BarePOST, err = e.barePOST(ctx, 1); err != nil {
+			return r, fmt.Errorf("bare-POST floor: %w", err)
+		}
+		e.progress("  bare-POST floor  %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", r.BarePOST.PerSecond, r.BarePOST.CPU.Redis, r.BarePOST.CPU.Other)
+		if r.BarePOST8, err = e.barePOST(ctx, floorServers); err != nil {
+			return r, fmt.Errorf("bare-POST floor, %d servers: %w", floorServers, err)
+		}
+		e.progress("  … %d servers      %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", floorServers, r.BarePOST8.PerSecond, r.BarePOST8.CPU.Redis, r.BarePOST8.CPU.Other)
 	}
-	e.progress("  bare-POST floor  %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", r.BarePOST.PerSecond, r.BarePOST.CPU.Redis, r.BarePOST.CPU.Other)
-	if r.BarePOST8, err = e.barePOST(ctx, floorServers); err != nil {
-		return r, fmt.Errorf("bare-POST floor, %d servers: %w", floorServers, err)
+	if o.runs("e2e") {
+		if err = e.endToEnd(ctx, &r); err != nil {
+			return r, fmt.Errorf("end to end: %w", err)
+		}
+		e.progress("  end to end       %8.0f deliveries/s (redis %.2f, worker %.2f, postgres %.2f cores, other load %.2f cores)", r.EndToEnd.PerSecond, r.EndToEnd.CPU.Redis, r.EndToEnd.CPU.Worker, r.EndToEnd.CPU.Postgres, r.EndToEnd.CPU.Other)
+		e.progress("  latency at %.0f/s  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms", r.Latency.OfferedPerS, r.Latency.P50Millis, r.Latency.P95Millis, r.Latency.P99Millis)
 	}
-	e.progress("  … %d servers      %8.0f deliveries/s (redis %.2f cores, other load %.2f cores)", floorServers, r.BarePOST8.PerSecond, r.BarePOST8.CPU.Redis, r.BarePOST8.CPU.Other)
-	if err = e.endToEnd(ctx, &r); err != nil {
-		return r, fmt.Errorf("end to end: %w", err)
+	if o.runs("dead") {
+		if r.Dead, r.DeadConnections, err = e.deadEndpoints(ctx); err != nil {
+			return r, fmt.Errorf("dead endpoints: %w", err)
+		}
+		e.progress("  10%% dead         %8.0f healthy deliveries/s (other load %.2f cores)", r.Dead.PerSecond, r.Dead.CPU.Other)
 	}
-	e.progress("  end to end       %8.0f deliveries/s (redis %.2f, worker %.2f, postgres %.2f cores, other load %.2f cores)", r.EndToEnd.PerSecond, r.EndToEnd.CPU.Redis, r.EndToEnd.CPU.Worker, r.EndToEnd.CPU.Postgres, r.EndToEnd.CPU.Other)
-	e.progress("  latency at %.0f/s  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms", r.Latency.OfferedPerS, r.Latency.P50Millis, r.Latency.P95Millis, r.Latency.P99Millis)
-	if r.Dead, r.DeadConnections, err = e.deadEndpoints(ctx); err != nil {
-		return r, fmt.Errorf("dead endpoints: %w", err)
+	if o.runs("enqueue") {
+		if err = e.enqueueRates(ctx, &r); err != nil {
+			return r, fmt.Errorf("enqueue rates: %w", err)
+		}
+		e.progress("  enqueue          %8.0f/s single loop, %.0f/s bulk, %.0f/s batch ingest over HTTP", r.SingleEnqueuePerS, r.BulkEnqueuePerS, r.IngestBatchPerS)
 	}
-	e.progress("  10%% dead         %8.0f healthy deliveries/s (other load %.2f cores)", r.Dead.PerSecond, r.Dead.CPU.Other)
-	if err = e.enqueueRates(ctx, &r); err != nil {
-		return r, fmt.Errorf("enqueue rates: %w", err)
-	}
-	e.progress("  enqueue          %8.0f/s single loop, %.0f/s bulk, %.0f/s batch ingest over HTTP", r.SingleEnqueuePerS, r.BulkEnqueuePerS, r.IngestBatchPerS)
 	if err = e.sched(ctx, &r); err != nil {
 		return r, fmt.Errorf("scheduling: %w", err)
 	}

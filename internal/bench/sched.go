@@ -54,24 +54,33 @@ func (e *env) sched(ctx context.Context, r *Round) error {
 	s := &r.Sched
 	s.HealthyDeferred = map[string]float64{"end_to_end": r.EndToEndHealthyDeferred}
 	var err error
-	if s.OneApp, s.HealthyDeferred["one_app"], err = e.workerDrain(ctx, "one-app", e.opts.N, func(i int) (*asynq.Task, error) {
-		return resourceTask(installations{ids: e.healthy.ids[:1], healthy: []bool{true}}, i, 0)
-	}); err != nil {
-		return fmt.Errorf("one app: %w", err)
+	o := e.opts
+	if o.runs("one-app") {
+		if s.OneApp, s.HealthyDeferred["one_app"], err = e.workerDrain(ctx, "one-app", e.opts.N, func(i int) (*asynq.Task, error) {
+			return resourceTask(installations{ids: e.healthy.ids[:1], healthy: []bool{true}}, i, 0)
+		}); err != nil {
+			return fmt.Errorf("one app: %w", err)
+		}
+		e.progress("  one busy app     %8.0f deliveries/s", s.OneApp.PerSecond)
 	}
-	e.progress("  one busy app     %8.0f deliveries/s", s.OneApp.PerSecond)
-	if err := e.burstPhase(ctx, s); err != nil {
-		return fmt.Errorf("burst: %w", err)
+	if o.runs("burst") {
+		if err := e.burstPhase(ctx, s); err != nil {
+			return fmt.Errorf("burst: %w", err)
+		}
+		e.progress("  burst            %8.2f s behind the burst, %.2f s alone", s.BurstSeconds, s.BurstAloneSeconds)
 	}
-	e.progress("  burst            %8.2f s behind the burst, %.2f s alone", s.BurstSeconds, s.BurstAloneSeconds)
-	if s.HealthyDeferred["dead_200ms"], err = e.shortTimeoutPhase(ctx); err != nil {
-		return fmt.Errorf("10%% dead at %s: %w", shortTimeout, err)
+	if o.runs("dead-200ms") {
+		if s.HealthyDeferred["dead_200ms"], err = e.shortTimeoutPhase(ctx); err != nil {
+			return fmt.Errorf("10%% dead at %s: %w", shortTimeout, err)
+		}
 	}
-	if err := e.idlePhase(ctx, s); err != nil {
-		return fmt.Errorf("idle: %w", err)
+	if o.runs("idle") {
+		if err := e.idlePhase(ctx, s); err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		e.progress("  idle             %6.0f Redis commands/s, worker %.2f %%, 8 idle: Redis %.2f %%, %.1f server rows each; lone task p50 %.1f ms p99 %.1f ms",
+			s.IdleCommandsPerS, 100*s.IdleWorkerCPU, 100*s.Idle8RedisCPU, s.Idle8ServerRows, s.LoneP50Millis, s.LoneP99Millis)
 	}
-	e.progress("  idle             %6.0f Redis commands/s, worker %.2f %%, 8 idle: Redis %.2f %%, %.1f server rows each; lone task p50 %.1f ms p99 %.1f ms",
-		s.IdleCommandsPerS, 100*s.IdleWorkerCPU, 100*s.Idle8RedisCPU, s.Idle8ServerRows, s.LoneP50Millis, s.LoneP99Millis)
 	return nil
 }
 
