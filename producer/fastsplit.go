@@ -12,7 +12,8 @@ import "encoding/json"
 // exactly as split does: invalid JSON, a top-level value other than an
 // object, a key with an escape or a byte outside printable ASCII (split
 // compares keys after unescaping), a repeated key (split's error names
-// it), or nesting deeper than MaxJSONDepth. When it reports true, its
+// it), or nesting deeper than MaxJSONDepth, the top-level object included
+// (so Decode's depth guard holds for what it accepts). When it reports true, its
 // fields equal split's (FuzzDecodeFast checks it), except that they are
 // sub-slices of b rather than copies.
 func splitFast(b []byte) (rawFields, bool) {
@@ -114,10 +115,10 @@ func skipSpace(b []byte, i int) int {
 // scanValue checks the JSON value starting at b[i] (no leading space) and
 // returns the index just past it. Like encoding/json's scanner it lets any
 // byte but a control character through in strings; unlike it, it refuses
-// nesting deeper than MaxJSONDepth (the payload is refused for that anyway,
-// by split).
+// nesting deeper than MaxJSONDepth-1 (the value sits in the payload's
+// object, and Decode refuses a deeper payload anyway).
 func scanValue(b []byte, i int) (int, bool) {
-	var buf [MaxJSONDepth]byte
+	var buf [MaxJSONDepth - 1]byte
 	stack := buf[:0] // the closing byte of each open container
 	var ok bool
 	for {

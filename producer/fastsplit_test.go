@@ -2,6 +2,7 @@ package producer
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hookworker/hookworker/internal/bench/fixture"
@@ -45,6 +46,9 @@ func FuzzDecodeFast(f *testing.F) {
 		`{"installation_id":1,"event":7}`,
 		`{}`,
 		` { } `,
+		`{"installation_id":1,"event":"issue.created","data":` + strings.Repeat(`[`, 63) + strings.Repeat(`]`, 63) + `}`,
+		`{"installation_id":1,"event":"issue.created","data":` + strings.Repeat(`[`, 64) + strings.Repeat(`]`, 64) + `}`,
+		`{"installation_id":1,"event":"issue.created","x":"` + strings.Repeat(`[`, 70) + `"}`,
 		`[1,2,3]`,
 		`"x"`,
 		``,

@@ -153,14 +153,16 @@ func decode(b []byte, maxBytes int, fast bool) (ResourceChange, error) {
 	if len(b) > limit(maxBytes) {
 		return p, tooBig(len(b), limit(maxBytes))
 	}
-	if depth(b) > MaxJSONDepth {
-		return p, tooDeep()
-	}
 	raw, ok := rawFields{}, false
 	if fast {
+		// What splitFast accepts is valid JSON nested MaxJSONDepth deep at
+		// most, so depth's guard holds for it.
 		raw, ok = splitFast(b)
 	}
 	if !ok {
+		if depth(b) > MaxJSONDepth {
+			return p, tooDeep()
+		}
 		var err error
 		if raw, err = split(b); err != nil {
 			return p, err

@@ -94,6 +94,9 @@ func (e *env) metricsWorker(name string, extra ...string) (*workerProcess, strin
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env := withEnv(e.workerEnv(), append([]string{"HTTP_ADDR=" + addr}, extra...)...)
 	proc, err := startWorker(e.workerBin, env, e.logFile("worker-"+name+".log"))
+	if err == nil {
+		e.progress("  worker %s: operator server (metrics, pprof) at http://%s", name, addr)
+	}
 	return proc, addr, err
 }
 
