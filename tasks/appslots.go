@@ -78,6 +78,9 @@ type appBusy struct {
 	inFlight int
 	meanAge  time.Duration
 	delay    time.Duration
+	// stuck says the app looked stuck (not merely crowded): what moves
+	// its backlog aside in bulk.
+	stuck bool
 }
 
 // appSlotsConfig sets up appSlots.
@@ -157,7 +160,7 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 		fast := now-st.answered < s.stuckAge && age < s.stuckAge/2
 		crowded := st.waiting >= max(int(st.limit), int(s.max)/2) && !fast
 		if stuck || crowded || now >= waitUntil || ctx.Err() != nil {
-			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now)}
+			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now), stuck: stuck}
 		}
 		// Wait for a release (or a grown limit), looking again every
 		// stuckAge/4 whether the app is stuck, at most until waitUntil.
@@ -201,6 +204,37 @@ func (s *appSlots) deferral(st *appState, now time.Duration) time.Duration {
 	}
 	st.nextSlot = now + s.maxDefer
 	return s.maxDefer/2 + time.Duration(rand.Int64N(int64(s.maxDefer/2)+1))
+}
+
+// bulkPlan returns the pacing of a bulk move of app's backlog: the first
+// moved task's delay, the step between two, and the longest delay, as
+// deferral would give them one by one (step 0: the app is unknown or the
+// limit is off).
+func (s *appSlots) bulkPlan(app int64) (first, step, longest time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.apps[app]
+	if st == nil || s.initial <= 0 {
+		return 0, 0, 0
+	}
+	now := s.offset()
+	step = max(time.Duration(float64(s.pace)/max(st.limit, 1)), time.Millisecond)
+	first = max(st.nextSlot+step, now+s.pace) - now
+	return first, step, s.maxDefer
+}
+
+// bulkReserved records that n of app's deliveries were paced by a bulk
+// move (see bulkPlan), so the next single deferrals come after them.
+func (s *appSlots) bulkReserved(app int64, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.apps[app]
+	if st == nil {
+		return
+	}
+	now := s.offset()
+	step := time.Duration(float64(s.pace) / max(st.limit, 1))
+	st.nextSlot = min(max(st.nextSlot, now+s.pace)+time.Duration(n)*step, now+s.maxDefer)
 }
 
 // release gives back sl; failed says whether the attempt timed out, could

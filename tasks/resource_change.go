@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -38,6 +39,7 @@ type Deliverer struct {
 	maxPayload int
 	slots      *appSlots
 	enqueuer   Enqueuer
+	bulk       *bulkDeferrer // nil: no bulk moves
 }
 
 // bodyOverhead is what a webhook body adds to its data and actor: the
@@ -74,14 +76,21 @@ type DelivererConfig struct {
 	// Enqueuer schedules deferred deliveries (the worker's asynq client);
 	// without it, a delivery over the limit is sent anyway.
 	Enqueuer Enqueuer
+	// Redis, when set, is the asynq Redis, in which a stuck app's backlog
+	// is moved aside in bulk (see deferral_bulk.go).
+	Redis redis.Scripter
 }
 
 // NewDeliverer returns the resource-change handler.
 func NewDeliverer(c DelivererConfig) *Deliverer {
+	var bulk *bulkDeferrer
+	if c.Redis != nil && c.Enqueuer != nil {
+		bulk = &bulkDeferrer{rdb: c.Redis, running: map[int64]bool{}, last: map[int64]time.Time{}}
+	}
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
 		metrics: c.Metrics, log: c.Log, maxRetries: c.MaxRetries, maxPayload: c.MaxPayloadBytes,
-		enqueuer: c.Enqueuer,
+		enqueuer: c.Enqueuer, bulk: bulk,
 		slots: newAppSlots(appSlotsConfig{
 			Initial: c.AppConcurrency, Max: c.MaxAppConcurrency, StuckAge: c.AppBusyDelay / 4,
 			Pace: c.AppBusyDelay, MaxDefer: maxDeferral * c.AppBusyDelay,
@@ -138,6 +147,10 @@ func (d *Deliverer) process(ctx context.Context, t *asynq.Task) error {
 	sl, ok, busy := d.slots.acquire(ctx, target.AppID)
 	if !ok {
 		if err := d.deferDelivery(ctx, log, t, target, busy); err == nil {
+			if busy.stuck {
+				queue, _ := asynq.GetQueueName(ctx)
+				d.bulkDefer(queue, target, p.InstallationID)
+			}
 			return nil
 		} else if ctx.Err() != nil {
 			return ctx.Err() // shutting down: back to the queue as it is

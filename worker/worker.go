@@ -118,7 +118,7 @@ func New(d Deps) (*Worker, error) {
 		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
 		AppConcurrency: c.WebhookAppConcurrency, MaxAppConcurrency: c.WorkerConcurrency, AppBusyDelay: c.WebhookTimeout,
-		Enqueuer: deferClient(d.Redis, client),
+		Enqueuer: deferClient(d.Redis, client), Redis: d.Redis,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
