@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,20 @@ import (
 // each with its share of WORKER_CONCURRENCY, while there is a backlog or a
 // steady flow, and stops them one by one when the flow ebbs. wantFetchers
 // decides; fetcherPool carries it out.
+//
+// An idle worker's cost is almost all the always-on server's polls (20 a
+// second at TASK_CHECK_INTERVAL's 50 ms). So where Redis has BLMOVE (6.2 and
+// later), the idle pool waits on a doorbell instead: one blocking BLMOVE
+// that moves the oldest pending task from the tail of app_platform's pending
+// list to the same place — a no-op that returns as soon as the list holds a
+// task, costing Redis and the worker nothing meanwhile. The doorbell starts
+// a wake server polling at TASK_CHECK_INTERVAL, which fetches the task at
+// once and runs until the queue has been quiet for wakeHold; the always-on
+// server then polls only as a fallback, at the e-mail pace. Every idle
+// worker on a Redis hears the doorbell (BLMOVE serves every client blocked
+// on a list that stays non-empty): after a quiet spell each of them starts
+// its wake server for the first task, the cost of wakeHold of polling,
+// never more than polling all the time.
 
 // serverKind is what an asynq server of the pool is for.
 type serverKind int
@@ -33,13 +48,23 @@ const (
 	mailServer
 	// extraServer fetches app_platform while tasks flow.
 	extraServer
+	// quietBaseServer is baseServer when a doorbell wakes the pool: it
+	// polls at the e-mail pace, a fallback.
+	quietBaseServer
+	// wakeServer is the first extra server when a doorbell wakes the
+	// pool: it polls at TASK_CHECK_INTERVAL, as baseServer otherwise does.
+	wakeServer
 )
 
-// The e-mail server's slots, and its poll interval in units of
-// TASK_CHECK_INTERVAL.
+// The e-mail server's slots, its poll interval in units of
+// TASK_CHECK_INTERVAL, and how often it forwards scheduled and retried
+// e-mails (two Redis scripts), in units of DELAYED_TASK_CHECK_INTERVAL:
+// e-mail retries wait 30 s and more, so a few seconds more are nothing,
+// and an idle worker makes two round trips a second fewer.
 const (
-	mailConcurrency = 10
-	mailPollFactor  = 20
+	mailConcurrency   = 10
+	mailPollFactor    = 20
+	mailForwardFactor = 5
 )
 
 // Scaling constants (see wantFetchers).
@@ -57,6 +82,12 @@ const (
 	// runs only while tasks flow, and then a short poll is what keeps the
 	// pick-up latency low.
 	extraPollDivisor = 4
+	// wakeHold is how long after the last task started the pool keeps its
+	// wake server before it waits on the doorbell again.
+	wakeHold = 3 * time.Second
+	// ringTimeout bounds one doorbell wait (the blocking BLMOVE), so a
+	// wait the pool no longer needs frees its connection soon.
+	ringTimeout = 2 * time.Second
 )
 
 // fetcherLoad is what the pool saw over the last tick.
@@ -102,6 +133,10 @@ type fetcherPool struct {
 	started, inFlight *atomic.Int64
 	// woken wakes the idle scaling loop (capacity 1).
 	woken chan struct{}
+	// doorbell says the idle loop waits on the doorbell (BLMOVE answered
+	// at start); ring is the doorbell wait in progress, if any.
+	doorbell bool
+	ring     chan error
 
 	mail     *asynq.Server
 	mu       sync.Mutex
@@ -113,7 +148,11 @@ type fetcherPool struct {
 
 // start starts the always-on servers and the scaling loop.
 func (p *fetcherPool) start() error {
-	base := p.newServer(baseServer)
+	kind := baseServer
+	if p.max > 1 && p.probeDoorbell() {
+		p.doorbell, kind = true, quietBaseServer
+	}
+	base := p.newServer(kind)
 	if err := base.Start(p.handler); err != nil {
 		return err
 	}
@@ -140,6 +179,7 @@ func (p *fetcherPool) loop(ctx context.Context) {
 	ticker := time.NewTicker(scaleTick)
 	defer ticker.Stop()
 	last, lastAt := p.started.Load(), time.Now()
+	activeAt := lastAt // the last tick a task started or ran
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,17 +187,20 @@ func (p *fetcherPool) loop(ctx context.Context) {
 		case <-ticker.C:
 		}
 		now, started := time.Now(), p.started.Load()
+		if started != last || p.inFlight.Load() > 0 {
+			activeAt = now
+		}
 		if started == last && p.inFlight.Load() == 0 && p.running() == 1 {
 			// Idle: the always-on server would have started anything
-			// pending. Sleep until a task starts instead of ticking.
+			// pending. Sleep until a task starts, or the doorbell rings,
+			// instead of ticking.
 			ticker.Stop()
-			select {
-			case <-ctx.Done():
+			if !p.waitIdle(ctx) {
 				return
-			case <-p.woken:
 			}
 			ticker.Reset(scaleTick)
 			last, lastAt = p.started.Load(), time.Now()
+			activeAt = lastAt
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, scaleTick)
@@ -168,11 +211,77 @@ func (p *fetcherPool) loop(ctx context.Context) {
 		}
 		p.mu.Lock()
 		want := wantFetchers(fetcherLoad{Running: len(p.servers), Max: p.max, Pending: pending, Started: started - last, Tick: now.Sub(lastAt)})
+		if p.doorbell && now.Sub(activeAt) < wakeHold {
+			want = max(want, min(2, p.max)) // keep the wake server
+		}
 		p.resize(want)
 		p.mu.Unlock()
 		last, lastAt = started, now
 	}
 }
+
+// waitIdle waits until a task starts or, with a doorbell, until the
+// doorbell rings, which starts the wake server. It returns false when ctx
+// ends.
+func (p *fetcherPool) waitIdle(ctx context.Context) bool {
+	for {
+		if !p.doorbell {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-p.woken:
+				return true
+			}
+		}
+		if p.ring == nil {
+			ring := make(chan error, 1)
+			p.ring = ring
+			go func() {
+				rctx, cancel := context.WithTimeout(ctx, ringTimeout+time.Second)
+				defer cancel()
+				// Tail to tail of the same list: nothing moves.
+				err := p.rdb.BLMove(rctx, pendingKey, pendingKey, "RIGHT", "RIGHT", ringTimeout).Err()
+				ring <- err
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-p.woken:
+			return true // the wait in progress is reused next time
+		case err := <-p.ring:
+			p.ring = nil
+			switch {
+			case err == nil: // a task is pending
+				p.mu.Lock()
+				p.resize(min(2, p.max))
+				p.mu.Unlock()
+				return true
+			case errors.Is(err, redis.Nil): // nothing within ringTimeout
+			default: // Redis trouble: the always-on server still polls
+				select {
+				case <-ctx.Done():
+					return false
+				case <-p.woken:
+					return true
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}
+}
+
+// probeDoorbell reports whether Redis has the doorbell's command (LMOVE,
+// BLMOVE's non-blocking form, on a key that does not exist).
+func (p *fetcherPool) probeDoorbell() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := p.rdb.LMove(ctx, probeKey, probeKey, "RIGHT", "RIGHT").Err()
+	return errors.Is(err, redis.Nil)
+}
+
+// probeKey is a key that never exists, for probeDoorbell.
+const probeKey = "hookworker:doorbell-probe"
 
 // wake tells an idle scaling loop that a task started.
 func (p *fetcherPool) wake() {
@@ -187,7 +296,11 @@ func (p *fetcherPool) wake() {
 // Called with mu held.
 func (p *fetcherPool) resize(want int) {
 	for len(p.servers) < want {
-		srv := p.newServer(extraServer)
+		kind := extraServer
+		if p.doorbell && len(p.servers) == 1 {
+			kind = wakeServer
+		}
+		srv := p.newServer(kind)
 		if err := srv.Start(p.handler); err != nil {
 			p.log.Warn("worker.fetcher_not_started", zap.Error(err))
 			return

@@ -68,3 +68,32 @@ func TestTaskShowsTheWorkersRetryLimit(t *testing.T) {
 	require.Equal(t, h.cfg.WebhookMaxRetries, got.MaxRetry)
 	require.Equal(t, 1+h.cfg.WebhookMaxRetries, rc.count())
 }
+
+// An idle worker waits on the doorbell, not on its always-on server's poll:
+// with polls far apart (TASK_CHECK_INTERVAL 500 ms, so the fallback poll
+// every 10 s) a lone task is still delivered at once, by the wake server,
+// which stops again once the queue has been quiet for a while. (A worker
+// with a slow poll also takes up to that long to shut down: asynq's fetch
+// loop finishes its sleep first.)
+func TestIdleWorkerWakesOnTheDoorbell(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerFetchers = 4
+		c.TaskCheckInterval = 500 * time.Millisecond
+	}})
+	servers := func() int {
+		s, err := h.inspector.Servers()
+		require.NoError(t, err)
+		return len(s)
+	}
+	h.waitFor(func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, "an idle worker does not run two servers")
+	rc := statusReceiver(t, http.StatusOK)
+	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
+	for i := 1; i <= 2; i++ {
+		h.enqueue(cacheIssue(a.InstallationID))
+		require.Eventually(t, func() bool { return rc.count() == i }, 3*time.Second, 5*time.Millisecond,
+			"a lone task waited for a poll: the doorbell did not wake the worker")
+		require.Eventually(t, func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, time.Minute, 10*time.Millisecond,
+			"the wake server did not stop once the queue was quiet")
+	}
+}

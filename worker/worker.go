@@ -158,6 +158,12 @@ func New(d Deps) (*Worker, error) {
 			// keeps the pick-up latency low.
 			cfg.Concurrency = share
 			cfg.TaskCheckInterval = max(time.Millisecond, c.TaskCheckInterval/extraPollDivisor)
+		case quietBaseServer:
+			// A doorbell wakes the pool when tasks arrive (fetchers.go):
+			// this poll is only the fallback.
+			cfg.TaskCheckInterval = c.TaskCheckInterval * mailPollFactor
+		case wakeServer:
+			cfg.Concurrency = share
 		case mailServer:
 			// E-mails are rare (an app disabled) and not urgent: their own
 			// few slots, polled seldom, so an idle worker does not poll two
@@ -165,6 +171,7 @@ func New(d Deps) (*Worker, error) {
 			cfg.Concurrency = min(c.WorkerConcurrency, mailConcurrency)
 			cfg.Queues = map[string]int{tasks.QueueEmail: 1}
 			cfg.TaskCheckInterval = c.TaskCheckInterval * mailPollFactor
+			cfg.DelayedTaskCheckInterval = c.DelayedTaskCheckInterval * mailForwardFactor
 		}
 		return asynq.NewServerFromRedisClient(d.Redis, cfg)
 	}
