@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -31,11 +32,18 @@ const bulkScan = 1000
 
 // bulkGap is the least time between two bulk moves of one app by one
 // Deliverer: each moves what it finds among the next bulkScan tasks, and
-// the app's next deferral, if any, starts the next move.
-const bulkGap = 10 * time.Millisecond
+// the app's next deferral, if any, starts the next move. After a move that
+// found the app's tasks sparse (under a quarter of those read), the next
+// waits bulkSparseGap: its tasks are interleaved with others', and single
+// deferrals cost less than reading a thousand tasks again and again.
+const (
+	bulkGap       = 10 * time.Millisecond
+	bulkSparseGap = time.Second
+)
 
 // bulkDeferScript moves the tasks of one installation among the oldest
-// ARGV[2] pending tasks of a queue to its scheduled set. KEYS: pending
+// ARGV[2] pending tasks of a queue to its scheduled set, and returns how
+// many it moved and how many it read. KEYS: pending
 // list, scheduled set. ARGV: task key prefix, count, task type, the payload
 // prefix `{"installation_id":<id>,`, now (Unix s), first delay, step and
 // longest delay (s). Pending is a list pushed on the left and popped on the
@@ -46,7 +54,7 @@ const bulkGap = 10 * time.Millisecond
 var bulkDeferScript = redis.NewScript(`
 local ids = redis.call("LRANGE", KEYS[1], -tonumber(ARGV[2]), -1)
 local n = #ids
-if n == 0 then return 0 end
+if n == 0 then return {0, 0} end
 local typ, prefix = ARGV[3], ARGV[4]
 local now, first, step, longest = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local head = string.char(10, #typ) .. typ .. string.char(18)
@@ -73,7 +81,7 @@ for i = n, 1, -1 do
 		keep[i] = true
 	end
 end
-if moved == 0 then return 0 end
+if moved == 0 then return {0, n} end
 for i = 1, n do
 	if keep[i] then kept[#kept + 1] = ids[i] end
 end
@@ -81,38 +89,43 @@ redis.call("LTRIM", KEYS[1], 0, -(n + 1))
 for i = 1, #kept, 1000 do
 	redis.call("RPUSH", KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
 end
-return moved
+return {moved, n}
 `)
 
 // bulkDeferrer runs at most one bulk move per app at a time in a Deliverer.
 type bulkDeferrer struct {
 	rdb redis.Scripter
 	mu  sync.Mutex
-	// running holds the apps with a move in progress, last the end of
-	// each app's last move.
+	// running holds the apps with a move in progress, next when each app
+	// may move again.
 	running map[int64]bool
-	last    map[int64]time.Time
+	next    map[int64]time.Time
 }
 
 // start reports whether app may start a move now, and marks it running.
 func (b *bulkDeferrer) start(app int64, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.running[app] || now.Sub(b.last[app]) < bulkGap {
+	if b.running[app] || now.Before(b.next[app]) {
 		return false
 	}
-	if len(b.last) > 4096 { // bounded: forget old entries
-		clear(b.last)
+	if len(b.next) > 4096 { // bounded: forget old entries
+		clear(b.next)
 	}
 	b.running[app] = true
 	return true
 }
 
-func (b *bulkDeferrer) done(app int64) {
+// done ends app's move, which moved moved of the read tasks.
+func (b *bulkDeferrer) done(app int64, moved, read int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.running, app)
-	b.last[app] = time.Now()
+	gap := bulkGap
+	if moved*4 < read {
+		gap = bulkSparseGap
+	}
+	b.next[app] = time.Now().Add(gap)
 }
 
 // bulkDefer moves the installation's tasks waiting next in queue aside (see
@@ -124,7 +137,8 @@ func (d *Deliverer) bulkDefer(queue string, target *store.Target, installationID
 		return
 	}
 	go func() {
-		defer b.done(target.AppID)
+		moved, read := 0, 0
+		defer func() { b.done(target.AppID, moved, read) }()
 		first, step, longest := d.slots.bulkPlan(target.AppID)
 		if step <= 0 {
 			return
@@ -133,13 +147,17 @@ func (d *Deliverer) bulkDefer(queue string, target *store.Target, installationID
 		q := "asynq:{" + queue + "}:"
 		ctx, cancel := context.WithTimeout(context.Background(), deferTimeout)
 		defer cancel()
-		moved, err := bulkDeferScript.Run(ctx, b.rdb, []string{q + "pending", q + "scheduled"},
+		res, err := bulkDeferScript.Run(ctx, b.rdb, []string{q + "pending", q + "scheduled"},
 			q+"t:", bulkScan, producer.TypeResourceChange, prefix, float64(time.Now().UnixMilli())/1000,
-			first.Seconds(), step.Seconds(), longest.Seconds()).Int()
+			first.Seconds(), step.Seconds(), longest.Seconds()).Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("bulk defer script answered %v", res)
+		}
 		if err != nil {
 			d.log.Warn("send_webhooks.bulk_defer_failed", zap.Int64("installation_id", installationID), zap.Error(err))
 			return
 		}
+		moved, read = int(res[0]), int(res[1])
 		if moved > 0 {
 			d.slots.bulkReserved(target.AppID, moved)
 			d.metrics.Deferred.WithLabelValues(integrationLabel(target)).Add(float64(moved))

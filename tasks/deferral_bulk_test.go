@@ -43,9 +43,9 @@ func TestBulkDeferScriptMovesOneInstallation(t *testing.T) {
 	q := "asynq:{" + QueueAppPlatform + "}:"
 	now := float64(time.Now().Unix())
 	n, err := bulkDeferScript.Run(ctx, rdb, []string{q + "pending", q + "scheduled"},
-		q+"t:", bulkScan, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int()
+		q+"t:", bulkScan, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int64Slice()
 	require.NoError(t, err)
-	require.Equal(t, len(moved), n)
+	require.Equal(t, []int64{int64(len(moved)), int64(len(moved) + len(kept))}, n, "moved, read")
 
 	pending, err := rdb.LRange(ctx, q+"pending", 0, -1).Result()
 	require.NoError(t, err)
@@ -73,12 +73,28 @@ func TestBulkDeferScriptMovesOneInstallation(t *testing.T) {
 		moved = append(moved, enqueue(7, `{}`))
 	}
 	n, err = bulkDeferScript.Run(ctx, rdb, []string{q + "pending", q + "scheduled"},
-		q+"t:", 1, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int()
+		q+"t:", 1, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int64Slice()
 	require.NoError(t, err)
-	require.Zero(t, n, "the oldest pending task is not the installation's")
+	require.Equal(t, []int64{0, 1}, n, "the oldest pending task is not the installation's")
 	require.NoError(t, rdb.Del(ctx, q+"pending").Err())
 	n, err = bulkDeferScript.Run(ctx, rdb, []string{q + "pending", q + "scheduled"},
-		q+"t:", bulkScan, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int()
+		q+"t:", bulkScan, TypeResourceChange, `{"installation_id":7,`, now, 1.0, 0.5, 60.0).Int64Slice()
 	require.NoError(t, err)
-	require.Zero(t, n, "an empty queue")
+	require.Equal(t, []int64{0, 0}, n, "an empty queue")
+}
+
+// One bulk move per app at a time; the next soon after a move that found
+// the app's tasks dense, a second later after one that found them sparse.
+func TestBulkDeferrerPacesMoves(t *testing.T) {
+	t.Parallel()
+	b := &bulkDeferrer{running: map[int64]bool{}, next: map[int64]time.Time{}}
+	now := time.Now()
+	require.True(t, b.start(1, now))
+	require.False(t, b.start(1, now), "two moves of one app at once")
+	require.True(t, b.start(2, now), "another app waits for the first")
+	b.done(1, 900, 1000)
+	require.True(t, b.start(1, time.Now().Add(bulkGap)), "a dense move is not followed soon")
+	b.done(1, 10, 1000)
+	require.False(t, b.start(1, time.Now().Add(bulkGap)), "a sparse move is followed soon")
+	require.True(t, b.start(1, time.Now().Add(bulkSparseGap)))
 }

@@ -85,7 +85,7 @@ type DelivererConfig struct {
 func NewDeliverer(c DelivererConfig) *Deliverer {
 	var bulk *bulkDeferrer
 	if c.Redis != nil && c.Enqueuer != nil {
-		bulk = &bulkDeferrer{rdb: c.Redis, running: map[int64]bool{}, last: map[int64]time.Time{}}
+		bulk = &bulkDeferrer{rdb: c.Redis, running: map[int64]bool{}, next: map[int64]time.Time{}}
 	}
 	return &Deliverer{
 		targets: c.Targets, sender: c.Sender, reqlog: c.RequestLog, breaker: c.Breaker, disabler: c.Disabler,
