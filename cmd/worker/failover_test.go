@@ -135,7 +135,7 @@ func TestSentinelFailover2000(t *testing.T) {
 		require.NoError(t, err)
 		enqueued[info.ID] = true
 	}
-	replicas, err := rdb.Do(ctx, "WAIT", 1, 10000).Int()
+	replicas, err := redisconn.WaitReplicated(ctx, rdb, 1, 10*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 1, replicas, "the replica acknowledged the enqueued tasks")
 
