@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 // them).
 const (
 	failoverTasks       = 2000
+	failoverAfterKill   = 500 // of failoverTasks, enqueued after the kill
 	failoverKillAfter   = 500
 	failoverConcurrency = 20
 )
@@ -104,11 +106,13 @@ func (r *readyzWatch) run(url string, stop <-chan struct{}) {
 // never exits, and the time from the kill to deliveries flowing again is
 // logged, with /readyz's outage.
 //
-// The tasks are enqueued before the worker starts and the producer then
+// 1,500 tasks are enqueued before the worker starts and the producer then
 // waits for the replica to acknowledge them (WAIT 1): Redis replication is
 // asynchronous, so a task the master acknowledged in its last moment could
-// otherwise be missing from the promoted replica. What the old master did
-// not pass on of the worker's own progress (dequeues, completions) is
+// otherwise be missing from the promoted replica. The last 500 are enqueued
+// right after the kill, each retried (with its own task id) until the new
+// master takes it, as a producer rides out a failover. What the old master
+// did not pass on of the worker's own progress (dequeues, completions) is
 // re-run: those are the duplicates.
 func TestSentinelFailover2000(t *testing.T) {
 	t.Parallel()
@@ -129,11 +133,18 @@ func TestSentinelFailover2000(t *testing.T) {
 	ctx := context.Background()
 
 	enqueued := make(map[string]bool, failoverTasks)
-	for i := range failoverTasks {
-		info, err := producer.Enqueue(ctx, client, producer.ResourceChange{InstallationID: seed.InstallationID,
-			Event: "issue.created", Data: []byte(fmt.Sprintf(`{"issue":{"id":"%d"}}`, i))})
-		require.NoError(t, err)
-		enqueued[info.ID] = true
+	enqueue := func(i int) error {
+		id := fmt.Sprintf("failover-%04d", i)
+		_, err := producer.Enqueue(ctx, client, producer.ResourceChange{InstallationID: seed.InstallationID,
+			Event: "issue.created", Data: []byte(fmt.Sprintf(`{"issue":{"id":"%d"}}`, i))}, asynq.TaskID(id))
+		if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) { // a retry of one that got through
+			enqueued[id] = true
+			return nil
+		}
+		return err
+	}
+	for i := range failoverTasks - failoverAfterKill {
+		require.NoError(t, enqueue(i))
 	}
 	replicas, err := redisconn.WaitReplicated(ctx, rdb, 1, 10*time.Second)
 	require.NoError(t, err)
@@ -171,10 +182,22 @@ func TestSentinelFailover2000(t *testing.T) {
 	killed := time.Now()
 	atKill := rc.count()
 	t.Logf("SIGKILLed the master after %d of %d deliveries", atKill, failoverTasks)
+	retries := 0
+	for i := failoverTasks - failoverAfterKill; i < failoverTasks; i++ {
+		for err := enqueue(i); err != nil; err = enqueue(i) {
+			alive()
+			require.True(t, time.Since(killed) < time.Minute, "task %d not enqueued a minute after the kill: %v", i, err)
+			retries++
+			time.Sleep(50 * time.Millisecond) // the producer's retry interval
+		}
+	}
+	t.Logf("enqueued the last %d tasks %.1f s after the kill (%d retries while there was no master)",
+		failoverAfterKill, time.Since(killed).Seconds(), retries)
+	require.Len(t, enqueued, failoverTasks)
 
-	// Every task delivered: enqueued before the kill and replicated, the
-	// promoted replica has them all (asynq's recoverer re-runs what the old
-	// master had leased, after the 30 s lease).
+	// Every task delivered: those enqueued before the kill were replicated,
+	// the rest went to the new master (asynq's recoverer re-runs what the
+	// old master had leased, after the 30 s lease).
 	deadline = time.Now().Add(4 * time.Minute)
 	for rc.unique() < failoverTasks {
 		alive()
