@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -62,6 +63,8 @@ type brkOptions struct {
 	// smtpAddr is the SMTP server's address when the test starts it
 	// later (testsmtp.ReserveAddr); empty starts one now.
 	smtpAddr string
+	// redis is the harness's Redis topology (nil: a test Redis database).
+	redis func(t *testing.T) redis.UniversalClient
 }
 
 func newBrkFixture(t *testing.T, o brkOptions) *brkFixture {
@@ -81,8 +84,9 @@ func newBrkFixture(t *testing.T, o brkOptions) *brkFixture {
 				o.config(c)
 			}
 		},
-		mail: sender,
-		now:  brkNow,
+		mail:  sender,
+		now:   brkNow,
+		redis: o.redis,
 	})
 	f.seed = f.h.seed(models.SeedOptions{WebhookURL: o.webhookURL, Name: brkAppName, Status: o.status})
 	f.owners, f.others = testenv.AddMembers(t, f.h.pg.DB, f.seed.OrganizationID)
@@ -94,7 +98,7 @@ func newBrkFixture(t *testing.T, o brkOptions) *brkFixture {
 func (f *brkFixture) markErrorDays(t *testing.T, daysAgo ...int) {
 	t.Helper()
 	ctx := context.Background()
-	pipe := f.h.redis.Client.Pipeline()
+	pipe := f.h.rdb.Pipeline()
 	for _, d := range daysAgo {
 		key := breaker.Key(f.seed.SentryAppID, f.seed.OrganizationID, brkNow().AddDate(0, 0, -d))
 		pipe.HIncrBy(ctx, key, "error_count", 1)
@@ -107,7 +111,7 @@ func (f *brkFixture) markErrorDays(t *testing.T, daysAgo ...int) {
 // dayCounters returns the hash of the app's daily key daysAgo days back.
 func (f *brkFixture) dayCounters(t *testing.T, daysAgo int) map[string]string {
 	t.Helper()
-	v, err := f.h.redis.Client.HGetAll(context.Background(),
+	v, err := f.h.rdb.HGetAll(context.Background(),
 		breaker.Key(f.seed.SentryAppID, f.seed.OrganizationID, brkNow().AddDate(0, 0, -daysAgo))).Result()
 	require.NoError(t, err)
 	return v
@@ -285,24 +289,31 @@ func (f *brkFixture) requireOwnerMail(t *testing.T) {
 	}
 }
 
+// TestBreakerDisablesAfterSeventhErrorDay runs on every Redis topology: on
+// a cluster the 7-day read and the 30-day clear span several slots.
 func TestBreakerDisablesAfterSeventhErrorDay(t *testing.T) {
 	t.Parallel()
-	rc := statusReceiver(t, http.StatusBadRequest)
-	f := newBrkFixture(t, brkOptions{status: models.AppInternal, webhookURL: rc.URL + "/hook"})
-	// Six previous error days make the streak; days 7 … 30 back are there
-	// to show which keys the disable deletes.
-	var days []int
-	for d := 1; d <= 30; d++ {
-		days = append(days, d)
-	}
-	f.markErrorDays(t, days...)
+	for _, top := range topologies() {
+		t.Run(top.name, func(t *testing.T) {
+			t.Parallel()
+			rc := statusReceiver(t, http.StatusBadRequest)
+			f := newBrkFixture(t, brkOptions{status: models.AppInternal, webhookURL: rc.URL + "/hook", redis: top.redis})
+			// Six previous error days make the streak; days 7 … 30 back are
+			// there to show which keys the disable deletes.
+			var days []int
+			for d := 1; d <= 30; d++ {
+				days = append(days, d)
+			}
+			f.markErrorDays(t, days...)
 
-	info := f.enqueueIssue()
-	done := f.h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
-	require.Zero(t, done.Retried, "a 400 is not retried")
-	require.Equal(t, 1, rc.count())
-	f.requireDisabled(t, disabledCheck{rc: rc})
-	require.Equal(t, map[string]string{"error_count": "1"}, f.dayCounters(t, 30), "today-30 is outside the 30 keys deleted")
+			info := f.enqueueIssue()
+			done := f.h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateCompleted)
+			require.Zero(t, done.Retried, "a 400 is not retried")
+			require.Equal(t, 1, rc.count())
+			f.requireDisabled(t, disabledCheck{rc: rc})
+			require.Equal(t, map[string]string{"error_count": "1"}, f.dayCounters(t, 30), "today-30 is outside the 30 keys deleted")
+		})
+	}
 }
 
 // TestBreakerReEnable re-enables a disabled app the way docs/breaker.md
@@ -319,7 +330,7 @@ func TestBreakerReEnable(t *testing.T) {
 	f.waitDisabled(t)
 	require.Equal(t, "[]", f.appEvents(t))
 
-	mgr := lifecycle.NewManager(lifecycle.Deps{DB: f.h.pg.DB, Redis: f.h.redis.Client, Log: zap.NewNop(), Now: brkNow})
+	mgr := lifecycle.NewManager(lifecycle.Deps{DB: f.h.pg.DB, Redis: f.h.rdb, Log: zap.NewNop(), Now: brkNow})
 	require.NoError(t, mgr.Enable(context.Background(), f.seed.SentryAppSlug, nil))
 	require.Equal(t, before, f.appEvents(t), "the events the app had are back")
 
@@ -364,24 +375,32 @@ func TestBreakerNotBrokenYet(t *testing.T) {
 	}
 }
 
+// TestBreakerDisablesOnTimeouts reaches BROKEN_TIMEOUT_THRESHOLD with a
+// hanging receiver on every Redis topology, and with a closed port on the
+// single node (the same counter, written the same way).
 func TestBreakerDisablesOnTimeouts(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		url  func(t *testing.T) (string, *receiver)
-	}{
-		{"receiver hangs past WEBHOOK_TIMEOUT", func(t *testing.T) (string, *receiver) {
-			rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-			return rc.URL + "/hook", rc
-		}},
-		{"closed port", func(t *testing.T) (string, *receiver) {
-			return "http://" + testsmtp.ReserveAddr(t) + "/hook", nil
-		}},
-	} {
+	hang := func(t *testing.T) (string, *receiver) {
+		rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		return rc.URL + "/hook", rc
+	}
+	type timeoutCase struct {
+		name  string
+		url   func(t *testing.T) (string, *receiver)
+		redis func(t *testing.T) redis.UniversalClient
+	}
+	var cases []timeoutCase
+	for _, top := range topologies() {
+		cases = append(cases, timeoutCase{"receiver hangs past WEBHOOK_TIMEOUT/" + top.name, hang, top.redis})
+	}
+	cases = append(cases, timeoutCase{"closed port/single", func(t *testing.T) (string, *receiver) {
+		return "http://" + testsmtp.ReserveAddr(t) + "/hook", nil
+	}, nil})
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			url, rc := tc.url(t)
-			f := newBrkFixture(t, brkOptions{status: models.AppInternal, webhookURL: url, config: func(c *config.Config) {
+			f := newBrkFixture(t, brkOptions{status: models.AppInternal, webhookURL: url, redis: tc.redis, config: func(c *config.Config) {
 				c.BrokenTimeoutThreshold = 2
 				c.WebhookTimeout = 200 * time.Millisecond
 			}})
@@ -554,7 +573,7 @@ func TestBreakerRedeliveredDisable(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	newDisabler := func() *tasks.Disabler {
 		return tasks.NewDisabler(tasks.DisablerConfig{
-			Store: store.New(f.h.pg.DB), Breaker: breaker.New(f.h.redis.Client, breaker.Options{Now: brkNow}),
+			Store: store.New(f.h.pg.DB), Breaker: breaker.New(f.h.rdb, breaker.Options{Now: brkNow}),
 			Enqueuer: f.h.client, Metrics: m, Log: zap.New(core), BaseURL: brkBaseURL, MailMaxRetries: 3,
 		})
 	}

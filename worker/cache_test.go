@@ -114,7 +114,7 @@ func TestCacheDisableReachesEveryWorker(t *testing.T) {
 	// The six days before today were error days too: the next error breaks
 	// the app, on whichever worker handles it.
 	ctx := context.Background()
-	pipe := h.redis.Client.Pipeline()
+	pipe := h.rdb.Pipeline()
 	for d := 1; d <= 6; d++ {
 		key := breaker.Key(seed.SentryAppID, seed.OrganizationID, cacheNow().AddDate(0, 0, -d))
 		pipe.HIncrBy(ctx, key, "error_count", 1)

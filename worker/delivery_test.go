@@ -161,9 +161,10 @@ type outcomeCase struct {
 	responseBody string
 }
 
+// TestDeliveryOutcomes runs the status matrix on every Redis topology: one
+// worker per topology, shared by the rows.
 func TestDeliveryOutcomes(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{config: func(c *config.Config) { c.WebhookMaxRetries = dlMaxRetries }})
 	status := func(code int) func(int, http.ResponseWriter, *http.Request) {
 		return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
 	}
@@ -208,25 +209,31 @@ func TestDeliveryOutcomes(t *testing.T) {
 			},
 			attempts: 3, codes: []int{503, 500, 200}, labels: []string{"503", "500", "200"}, state: asynq.TaskStateCompleted, processed: 1},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			testenv.Parallel(t)
-			runOutcome(t, h.forSub(t), tc)
+	for _, top := range topologies() {
+		t.Run(top.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, harnessOptions{redis: top.redis, config: func(c *config.Config) { c.WebhookMaxRetries = dlMaxRetries }})
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					testenv.Parallel(t)
+					runOutcome(t, h.forSub(t), tc)
+				})
+			}
+
+			t.Run("302 is the answer, not followed", func(t *testing.T) {
+				testenv.Parallel(t)
+				h := h.forSub(t)
+				elsewhere := statusReceiver(t, http.StatusOK)
+				tc := outcomeCase{event: "issue.ignored", status: models.AppUnpublished,
+					respond: func(_ int, w http.ResponseWriter, r *http.Request) {
+						http.Redirect(w, r, elsewhere.URL+"/moved", http.StatusFound)
+					},
+					attempts: 1, codes: []int{302}, labels: []string{"302"}, state: asynq.TaskStateCompleted, processed: 1}
+				runOutcome(t, h, tc)
+				require.Zero(t, elsewhere.count(), "the redirect target must see nothing")
+			})
 		})
 	}
-
-	t.Run("302 is the answer, not followed", func(t *testing.T) {
-		testenv.Parallel(t)
-		h := h.forSub(t)
-		elsewhere := statusReceiver(t, http.StatusOK)
-		tc := outcomeCase{event: "issue.ignored", status: models.AppUnpublished,
-			respond: func(_ int, w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, elsewhere.URL+"/moved", http.StatusFound)
-			},
-			attempts: 1, codes: []int{302}, labels: []string{"302"}, state: asynq.TaskStateCompleted, processed: 1}
-		runOutcome(t, h, tc)
-		require.Zero(t, elsewhere.count(), "the redirect target must see nothing")
-	})
 }
 
 // runOutcome seeds an app for tc, delivers one task and checks the
@@ -528,8 +535,8 @@ func TestDeliveryRequest(t *testing.T) {
 		errKey := requestlog.ErrorKey(seed.SentryAppID, "metric_alert.open")
 		for i := range 100 {
 			old := fmt.Sprintf(`{"old":%d}`, i)
-			require.NoError(t, h.redis.Client.LPush(ctx, reqKey, old).Err())
-			require.NoError(t, h.redis.Client.LPush(ctx, errKey, old).Err())
+			require.NoError(t, h.rdb.LPush(ctx, reqKey, old).Err())
+			require.NoError(t, h.rdb.LPush(ctx, errKey, old).Err())
 		}
 		info := h.enqueue(tasks.ResourceChange{InstallationID: seed.InstallationID, Event: "metric_alert.open"})
 		h.waitState(tasks.QueueAppPlatform, info.ID, asynq.TaskStateArchived)
@@ -542,7 +549,7 @@ func TestDeliveryRequest(t *testing.T) {
 			}
 			require.Equal(t, `{"old":99}`, list[3])
 			require.Equal(t, `{"old":3}`, list[99], "the 3 oldest entries were trimmed")
-			ttl, err := h.redis.Client.TTL(ctx, key).Result()
+			ttl, err := h.rdb.TTL(ctx, key).Result()
 			require.NoError(t, err)
 			require.InDelta(t, (30 * 24 * time.Hour).Seconds(), ttl.Seconds(), 60, "30-day expiry")
 		}

@@ -107,7 +107,7 @@ func TestReEnableSticks(t *testing.T) {
 	require.Equal(t, restored, f.appEvents(t))
 	ctx := context.Background()
 	timeouts := func() string {
-		return h.redis.Client.HGet(ctx, breaker.Key(f.seed.SentryAppID, f.seed.OrganizationID, time.Now()), "timeout_count").Val()
+		return h.rdb.HGet(ctx, breaker.Key(f.seed.SentryAppID, f.seed.OrganizationID, time.Now()), "timeout_count").Val()
 	}
 	enqueue := func(n int) []string {
 		var ids []string
@@ -132,7 +132,7 @@ func TestReEnableSticks(t *testing.T) {
 	require.Equal(t, threshold+inFlight, rc.arrived())
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	mgr := lifecycle.NewManager(lifecycle.Deps{DB: h.pg.DB, Redis: h.redis.Client, Log: zap.New(core)})
+	mgr := lifecycle.NewManager(lifecycle.Deps{DB: h.pg.DB, Redis: h.rdb, Log: zap.New(core)})
 	require.NoError(t, mgr.Enable(ctx, f.seed.SentryAppSlug, nil))
 	require.Equal(t, restored, f.appEvents(t), "the events the app had are back")
 	require.Empty(t, timeouts(), "the enable cleared the counters")

@@ -42,7 +42,7 @@ func TestDisableKilledAfterCommitMailsAfterRestart(t *testing.T) {
 	target, err := store.New(f.h.pg.DB).Target(ctx, f.seed.InstallationID)
 	require.NoError(t, err)
 	d := tasks.NewDisabler(tasks.DisablerConfig{
-		Store: store.New(f.h.pg.DB), Breaker: breaker.New(f.h.redis.Client, breaker.Options{Now: brkNow}),
+		Store: store.New(f.h.pg.DB), Breaker: breaker.New(f.h.rdb, breaker.Options{Now: brkNow}),
 		Enqueuer: f.h.client, Metrics: metrics.New(), Log: zap.NewNop(), BaseURL: brkBaseURL, MailMaxRetries: 3,
 		AfterCommit: func() { panic("killed after commit") },
 	})

@@ -48,7 +48,7 @@ func TestOwnFaultsNotBlamedOnReceivers(t *testing.T) {
 			ctx := context.Background()
 			for _, key := range []string{requestlog.RequestKey(s.SentryAppID, "issue.created"), requestlog.ErrorKey(s.SentryAppID, "issue.created"),
 				breaker.Key(s.SentryAppID, s.OrganizationID, time.Now())} {
-				n, err := h.redis.Client.Exists(ctx, key).Result()
+				n, err := h.rdb.Exists(ctx, key).Result()
 				require.NoError(t, err)
 				require.Zero(t, n, "%s must not exist", key)
 			}

@@ -303,7 +303,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 func sixErrorDays(t *testing.T, h *harness, s models.SeedResult, now time.Time) {
 	t.Helper()
 	for day := 1; day <= 6; day++ {
-		require.NoError(t, h.redis.Client.HSet(context.Background(),
+		require.NoError(t, h.rdb.HSet(context.Background(),
 			breaker.Key(s.SentryAppID, s.OrganizationID, now.AddDate(0, 0, -day)), "error_count", 1).Err())
 	}
 }

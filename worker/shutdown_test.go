@@ -147,7 +147,7 @@ func TestShutdownRequeuesSlow(t *testing.T) {
 	require.Empty(t, sentryAppKeys(t, h), "an abandoned attempt is not recorded")
 
 	hang.Store(false)
-	w2, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.redis.Client, DB: h.pg.DB,
+	w2, err := worker.New(worker.Deps{Config: h.cfg, Redis: h.rdb, DB: h.pg.DB,
 		Log: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))})
 	require.NoError(t, err)
 	require.NoError(t, w2.Start())

@@ -49,8 +49,9 @@ Measures, against real Redis and PostgreSQL, in each of --rounds rounds:
      payloads posted to the HTTP ingest API's batch endpoint against it;
 and prints one table of medians with ratios to the ceiling and the targets.
 
-Redis: a throwaway redis-server from PATH on a free loopback port, unless
---redis-url names one (whose database is FLUSHED between phases).
+Redis: a throwaway redis-server from PATH on a free loopback port (--redis
+cluster: a throwaway 3-master Redis Cluster, REDIS_URL=redis-cluster://…),
+unless --redis-url names one (whose database is FLUSHED between phases).
 PostgreSQL: --database-url, else DATABASE_URL, TEST_DATABASE_URL, or
 %s; a database hookworker_bench_<random>
 is created on that server and dropped at the end (needs CREATEDB).
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&o.LatencyDuration, "latency-duration", d.LatencyDuration, "how long the latency phase offers load")
 	fs.IntVar(&o.BulkTasks, "bulk-tasks", 0, "tasks M of the enqueue comparison (default min(n, 10000))")
 	fs.StringVar(&o.RedisURL, "redis-url", "", "use this Redis instead of a throwaway redis-server (its database is FLUSHED)")
+	topology := fs.String("redis", "single", "the throwaway Redis: single (one redis-server) or cluster (a 3-master Redis Cluster)")
 	fs.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL server to create the bench database on")
 	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt worker binary (default: go build ./cmd/worker)")
 	fs.StringVar(&o.EnqueueBin, "enqueue-bin", "", "prebuilt enqueue binary (default: go build ./cmd/enqueue)")
@@ -102,6 +104,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch *topology {
+	case "single":
+	case "cluster":
+		o.RedisCluster = true
+	default:
+		return fmt.Errorf("--redis %q: want single or cluster", *topology)
 	}
 	for _, kv := range workerEnv {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

@@ -223,6 +223,7 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	if err != nil {
 		return fmt.Errorf("enqueue into redis at %s: %w", target.desc, err)
 	}
+	awaitReplica(target, rdb, stderr)
 	fmt.Fprintln(stdout, id)
 	fmt.Fprintf(stderr, "enqueue: wrote task %s to redis at %s\n", id, target.desc)
 	return nil
@@ -445,6 +446,9 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 	})
 	close(lines)
 	wg.Wait()
+	if ok.Load() > 0 {
+		awaitReplica(target, rdb, stderr)
+	}
 	elapsed := time.Since(start)
 	if readErr != nil {
 		return fmt.Errorf("read stdin after line %d: %w", n, readErr)

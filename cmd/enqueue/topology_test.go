@@ -48,9 +48,13 @@ func TestTopologies(t *testing.T) {
 			require.NoError(t, err, "the task landed")
 			require.Equal(t, asynq.TaskStatePending, info.State)
 
+			require.NotContains(t, stderr.String(), "warning", "on Sentinel the replica acknowledged the task")
+
 			stdout.Reset()
+			stderr.Reset()
 			in := strings.NewReader(`{"installation_id":1,"event":"issue.created"}` + "\n" + `{"installation_id":2,"event":"issue.created"}` + "\n")
-			require.NoError(t, bulk(cfg, e, []string{"--workers", "2"}, in, &stdout, io.Discard))
+			require.NoError(t, bulk(cfg, e, []string{"--workers", "2"}, in, &stdout, &stderr))
+			require.NotContains(t, stderr.String(), "warning")
 			require.Contains(t, stdout.String(), "enqueued 2 tasks")
 			require.Contains(t, stdout.String(), "to redis at "+o.String())
 			q, err := insp.GetQueueInfo(producer.QueueAppPlatform)
@@ -58,6 +62,25 @@ func TestTopologies(t *testing.T) {
 			require.Equal(t, 3, q.Pending)
 		})
 	}
+}
+
+// On Sentinel, enqueue waits for a replica to have the task (replication
+// is asynchronous) and warns when none acknowledges it: a failover then
+// could lose it. The task is enqueued all the same.
+func TestSentinelReplicaWarning(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewRedisSentinel(t)
+	s.Replica.Kill()
+	cfg := config.Defaults()
+	cfg.RedisURL = fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
+	e := noEnv(t)
+	e.retryWindow = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	require.NoError(t, resourceChange(cfg, e, []string{"--installation-id", "3", "--event", "issue.created", "--no-check"}, nil, &stdout, &stderr))
+	require.GreaterOrEqual(t, time.Since(start), replicaWait, "it waited for a replica")
+	require.Contains(t, stderr.String(), "enqueue: warning: no replica acknowledged the tasks within 5s; a failover now could lose them\n")
+	require.NotEmpty(t, strings.TrimSpace(stdout.String()), "the task id is printed")
 }
 
 // With REDIS_URL's Redis down, enqueue retries for its window and then

@@ -30,17 +30,19 @@ const (
 // hookworker does (WORKER_FETCHERS), sharing the concurrency.
 type drainServer struct {
 	srvs []*asynq.Server
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 }
 
 // startDrain starts fetchers servers on redisURL whose handler is h.
 func startDrain(redisURL string, concurrency, fetchers int, checkInterval time.Duration, h asynq.Handler) (*drainServer, error) {
-	opt, err := redis.ParseURL(redisURL)
+	rdb, err := newRedisClient(redisURL, func(u *redis.UniversalOptions) {
+		u.PoolSize = min(concurrency+20, 256) // as cmd/worker sizes its pool
+		u.Protocol = 3                        // go-redis's default: the plain asynq worker's
+	})
 	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
+		return nil, err
 	}
-	opt.PoolSize = min(concurrency+20, 256) // as cmd/worker sizes its pool
-	d := &drainServer{rdb: redis.NewClient(opt)}
+	d := &drainServer{rdb: rdb}
 	fetchers = max(1, min(fetchers, concurrency))
 	for i := range fetchers {
 		share := concurrency / fetchers

@@ -30,12 +30,10 @@ const ingestToken = "bench-ingest-token-0123456789"
 // to an ingest handler in this process on the bench's Redis. It returns
 // tasks/s and checks every payload was enqueued.
 func ingestBatchRate(ctx context.Context, redisURL string, lines []byte) (float64, int, error) {
-	opt, err := redis.ParseURL(redisURL)
+	rdb, err := newRedisClient(redisURL, func(u *redis.UniversalOptions) { u.PoolSize = 300 }) // RESP2, as the worker's
 	if err != nil {
 		return 0, 0, err
 	}
-	opt.PoolSize, opt.Protocol = 300, 2 // as the worker's client: RESP2
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	h, err := ingest.New(ingest.Config{Redis: rdb, Tokens: []string{ingestToken}, Registerer: prometheus.NewRegistry()})
 	if err != nil {

@@ -50,6 +50,9 @@ type Options struct {
 	// RedisURL is an existing Redis to use (its database is FLUSHED between
 	// phases). Empty starts a throwaway redis-server. Defaults to empty.
 	RedisURL string
+	// RedisCluster starts a throwaway 3-master Redis Cluster instead of the
+	// one redis-server when RedisURL is empty. Defaults to false.
+	RedisCluster bool
 	// DatabaseURL names the PostgreSQL server; a database is created on it
 	// and dropped at the end. Defaults to DefaultDatabaseURL.
 	DatabaseURL string

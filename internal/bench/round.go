@@ -393,11 +393,10 @@ func (e *env) enqueueRates(ctx context.Context, r *Round) error {
 	if err := e.flush(ctx); err != nil {
 		return err
 	}
-	opt, err := redis.ParseURL(e.redisURL)
+	rdb, err := newRedisClient(e.redisURL, func(u *redis.UniversalOptions) { u.Protocol = 3 }) // go-redis's default, as before
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	client := asynq.NewClientFromRedisClient(rdb)
 	if err := rdb.Ping(ctx).Err(); err != nil {

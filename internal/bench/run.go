@@ -17,10 +17,15 @@ import (
 // env is what every phase of a run shares: Redis, the database, the
 // receivers, the binaries and the seeded installations.
 type env struct {
-	opts       Options
-	dir        string
-	redisURL   string
-	rdb        *redis.Client // observer and flusher; its commands are subtracted
+	opts     Options
+	dir      string
+	redisURL string
+	rdb      *redis.Client // observer of the queue's node; its commands are subtracted
+	// nodes are every master (just rdb, unless a cluster): their counters
+	// are summed and they are flushed between phases.
+	nodes []*redis.Client
+	// routed is the producer's client, which routes keys on a cluster.
+	routed     redis.UniversalClient
 	client     *asynq.Client // producer of the phases
 	observed   redisCounters // commands and reads rdb issued while metering
 	db         *benchDatabase
@@ -95,6 +100,15 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 	}
 
 	e.redisURL = opts.RedisURL
+	if e.redisURL == "" && opts.RedisCluster {
+		rc, err := startRedisCluster(ctx, dir)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		undo = append(undo, rc.stop)
+		e.redisURL, e.ownRedis = rc.url, true
+		e.progress("started a %d-master Redis Cluster at %s", clusterNodes, rc.url)
+	}
 	if e.redisURL == "" {
 		rs, err := startRedisServer(ctx, dir)
 		if err != nil {
@@ -104,17 +118,22 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 		e.redisURL, e.ownRedis = rs.url, true
 		e.progress("started redis-server at %s", rs.url)
 	}
-	ropt, err := redis.ParseURL(e.redisURL)
-	if err != nil {
-		return nil, cleanup, fmt.Errorf("redis URL: %w", err)
+	if e.rdb, e.nodes, err = observerClients(ctx, e.redisURL); err != nil {
+		return nil, cleanup, err
 	}
-	ropt.PoolSize = 1
-	e.rdb = redis.NewClient(ropt)
-	undo = append(undo, func() { e.rdb.Close() })
-	pcopt := *ropt
-	pcopt.PoolSize = opts.EnqueueWorkers + 4
-	producer := redis.NewClient(&pcopt)
+	undo = append(undo, func() {
+		for _, n := range e.nodes {
+			n.Close()
+		}
+	})
+	producer, err := newRedisClient(e.redisURL, func(u *redis.UniversalOptions) {
+		u.PoolSize, u.Protocol = opts.EnqueueWorkers+4, 3 // go-redis's default protocol, as a plain producer's
+	})
+	if err != nil {
+		return nil, cleanup, err
+	}
 	undo = append(undo, func() { producer.Close() })
+	e.routed = producer
 	e.client = asynq.NewClientFromRedisClient(producer)
 	if err := producer.Ping(ctx).Err(); err != nil {
 		return nil, cleanup, fmt.Errorf("redis at %s does not answer: %w", config.Redact(e.redisURL), err)
@@ -175,10 +194,12 @@ func (e *env) workerEnv() []string {
 	return withEnv(env, o.WorkerEnv...)
 }
 
-// flush empties the Redis database between phases.
+// flush empties the Redis database (every master's) between phases.
 func (e *env) flush(ctx context.Context) error {
-	if err := e.rdb.FlushDB(ctx).Err(); err != nil {
-		return fmt.Errorf("flush redis: %w", err)
+	for _, n := range e.nodes {
+		if err := n.FlushDB(ctx).Err(); err != nil {
+			return fmt.Errorf("flush redis: %w", err)
+		}
 	}
 	return nil
 }

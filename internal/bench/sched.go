@@ -385,7 +385,7 @@ func (e *env) idlePhase(ctx context.Context, s *Sched) error {
 	}
 	s.Idle8RedisCPU = got.cpu.Redis
 	s.Idle8CommandsPerS = float64(got.redis.commands) / got.wall.Seconds()
-	rows, err := e.rdb.ZCard(ctx, "asynq:servers").Result()
+	rows, err := e.routed.ZCard(ctx, "asynq:servers").Result()
 	e.observed.commands++
 	e.observed.reads++
 	if err != nil {
