@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -90,6 +91,12 @@ func TestWorkerFollowsSentinelFailover(t *testing.T) {
 	}
 	first := send()
 	h.waitState(tasks.QueueAppPlatform, first, asynq.TaskStateCompleted)
+	// Replication is asynchronous: the test kills the master only once the
+	// replica has everything so far (the queue's registration included),
+	// as a producer that must lose nothing would wait.
+	n, err := redisconn.WaitReplicated(context.Background(), h.rdb, 1, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the replica did not acknowledge the writes before the kill")
 
 	s.Master.Kill()
 	killed := time.Now()

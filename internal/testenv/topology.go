@@ -126,26 +126,13 @@ func NewRedisSentinel(t testing.TB) *RedisSentinel {
 		args := append([]string{"--port", strconv.Itoa(freePort(t)), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
 		return startRedisProcess(t, dir, name, args...)
 	}
-	// The replica's first full sync would wait for repl-diskless-sync-delay
-	// (5 s by default) in case more replicas come.
-	s.Master = data("master", "--repl-diskless-sync-delay", "0")
+	s.Master = data("master")
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
 	s.Replica = data("replica", "--replicaof", host, port)
-	// Each Sentinel is told its id, the replica and the two others up
-	// front, as its own rewritten config would: found by hello messages
-	// (every 2 s) they made the start take seconds longer.
-	_, replicaPort, _ := net.SplitHostPort(s.Replica.Addr)
-	sentinelPorts := []int{freePort(t), freePort(t), freePort(t)}
-	sentinelID := func(i int) string { return fmt.Sprintf("%040x", i+1) }
 	for i := range 3 {
 		conf := filepath.Join(dir, fmt.Sprintf("sentinel-%d.conf", i))
-		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel myid %s\nsentinel monitor %s %s %s 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel known-replica %s %s %s\n",
-			sentinelPorts[i], dir, sentinelID(i), s.MasterName, host, port, s.MasterName, s.MasterName, s.MasterName, host, replicaPort)
-		for j := range 3 {
-			if j != i {
-				text += fmt.Sprintf("sentinel known-sentinel %s %s %d %s\n", s.MasterName, host, sentinelPorts[j], sentinelID(j))
-			}
-		}
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 2\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
+			freePort(t), dir, s.MasterName, host, port, s.MasterName, s.MasterName)
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			t.Fatalf("testenv: write %s: %v", conf, err)
 		}
