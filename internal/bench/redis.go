@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,44 +27,14 @@ type redisServer struct {
 // startRedisServer runs redis-server from PATH on a free loopback port in
 // dir, without persistence, and waits until it answers.
 func startRedisServer(ctx context.Context, dir string) (*redisServer, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, fmt.Errorf("redis-server is not on PATH (install it, or pass --redis-url): %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	logFile := filepath.Join(dir, "redis.log")
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", logFile, "--daemonize", "no")
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start redis-server: %w", err)
-	}
-	s := &redisServer{url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), cmd: cmd, done: make(chan error, 1), log: logFile}
-	go func() { s.done <- cmd.Wait() }()
-
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		err := rdb.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		select {
-		case werr := <-s.done:
-			return nil, fmt.Errorf("redis-server exited (%v): %s", werr, tail(logFile, 5))
-		default:
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.stop()
-			return nil, fmt.Errorf("redis-server on port %d did not answer: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startRedisProcess(ctx, dir, port)
 }
 
 // stop terminates the server and waits for it.
