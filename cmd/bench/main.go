@@ -51,7 +51,8 @@ and prints one table of medians with ratios to the ceiling and the targets.
 
 Redis: a throwaway redis-server from PATH on a free loopback port (--redis
 cluster: a throwaway 3-master Redis Cluster, REDIS_URL=redis-cluster://…),
-unless --redis-url names one (whose database is FLUSHED between phases).
+unless --redis-url names one (whose database must be empty at start: it is
+flushed between phases).
 PostgreSQL: --database-url, else DATABASE_URL, TEST_DATABASE_URL, or
 %s; a database hookworker_bench_<random>
 is created on that server and dropped at the end (needs CREATEDB).
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.LatencyRate, "latency-rate", d.LatencyRate, "offered tasks/s of the latency phase")
 	fs.DurationVar(&o.LatencyDuration, "latency-duration", d.LatencyDuration, "how long the latency phase offers load")
 	fs.IntVar(&o.BulkTasks, "bulk-tasks", 0, "tasks M of the enqueue comparison (default min(n, 10000))")
-	fs.StringVar(&o.RedisURL, "redis-url", "", "use this Redis instead of a throwaway redis-server (its database is FLUSHED)")
+	fs.StringVar(&o.RedisURL, "redis-url", "", "use this Redis instead of a throwaway redis-server (its database must be empty; it is flushed between phases)")
 	topology := fs.String("redis", "single", "the throwaway Redis: single (one redis-server) or cluster (a 3-master Redis Cluster)")
 	fs.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL server to create the bench database on")
 	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt worker binary (default: go build ./cmd/worker)")

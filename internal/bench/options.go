@@ -47,8 +47,9 @@ type Options struct {
 	// EnqueueWorkers is how many concurrent Enqueue calls fill the queue
 	// before a throughput phase. Defaults to 64.
 	EnqueueWorkers int
-	// RedisURL is an existing Redis to use (its database is FLUSHED between
-	// phases). Empty starts a throwaway redis-server. Defaults to empty.
+	// RedisURL is an existing Redis to use; its database must be empty at
+	// start (it is flushed between phases, and must hold only what the
+	// bench wrote). Empty starts a throwaway redis-server. Defaults to empty.
 	RedisURL string
 	// RedisCluster starts a throwaway 3-master Redis Cluster instead of the
 	// one redis-server when RedisURL is empty. Defaults to false.

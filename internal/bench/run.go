@@ -126,6 +126,11 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 			n.Close()
 		}
 	})
+	if !e.ownRedis {
+		if err := requireEmpty(ctx, e.nodes); err != nil {
+			return nil, cleanup, err
+		}
+	}
 	producer, err := newRedisClient(e.redisURL, func(u *redis.UniversalOptions) {
 		u.PoolSize, u.Protocol = opts.EnqueueWorkers+4, 3 // go-redis's default protocol, as a plain producer's
 	})
@@ -194,7 +199,26 @@ func (e *env) workerEnv() []string {
 	return withEnv(env, o.WorkerEnv...)
 }
 
-// flush empties the Redis database (every master's) between phases.
+// requireEmpty refuses a --redis-url database that holds keys: the bench
+// flushes its database between phases, and must only ever flush what it
+// wrote itself.
+func requireEmpty(ctx context.Context, nodes []*redis.Client) error {
+	for _, n := range nodes {
+		size, err := n.DBSize(ctx).Result()
+		if err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
+		if size > 0 {
+			return fmt.Errorf("--redis-url: database %d at %s holds %d keys; the bench flushes its database between phases, so it needs an empty one (or leave --redis-url out: it starts its own redis-server)",
+				n.Options().DB, n.Options().Addr, size)
+		}
+	}
+	return nil
+}
+
+// flush empties the Redis database (every master's) between phases: the
+// bench's own server, or a --redis-url database that was empty at start
+// (requireEmpty), so only keys the bench wrote are ever deleted.
 func (e *env) flush(ctx context.Context) error {
 	for _, n := range e.nodes {
 		if err := n.FlushDB(ctx).Err(); err != nil {
