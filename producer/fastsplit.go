@@ -62,18 +62,7 @@ func splitFast(b []byte) (rawFields, bool) {
 			return raw, false
 		}
 		v := json.RawMessage(b[vstart:i:i])
-		switch string(key) {
-		case "installation_id":
-			raw.installationID = v
-		case "event":
-			raw.event = v
-		case "data":
-			raw.data = v
-		case "project_id":
-			raw.projectID = v
-		case "actor":
-			raw.actor = v
-		}
+		raw.set(string(key), v)
 		i = skipSpace(b, i)
 		if i >= len(b) {
 			return raw, false

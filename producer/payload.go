@@ -213,6 +213,23 @@ type rawFields struct {
 	installationID, event, data, projectID, actor json.RawMessage
 }
 
+// set keeps v as the field named key; other keys are ignored. Both parsers
+// (split and the fast path) route keys through it.
+func (r *rawFields) set(key string, v json.RawMessage) {
+	switch key {
+	case "installation_id":
+		r.installationID = v
+	case "event":
+		r.event = v
+	case "data":
+		r.data = v
+	case "project_id":
+		r.projectID = v
+	case "actor":
+		r.actor = v
+	}
+}
+
 // split reads the top-level object of b with encoding/json's decoder and
 // returns its fields raw. Keys are compared exactly; a repeated key is an
 // error, whatever its name, since parsers disagree on which one wins.
@@ -246,18 +263,7 @@ func split(b []byte) (rawFields, error) {
 		if err := dec.Decode(&v); err != nil {
 			return raw, notJSON(err)
 		}
-		switch key {
-		case "installation_id":
-			raw.installationID = v
-		case "event":
-			raw.event = v
-		case "data":
-			raw.data = v
-		case "project_id":
-			raw.projectID = v
-		case "actor":
-			raw.actor = v
-		}
+		raw.set(key, v)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return raw, notJSON(err)
