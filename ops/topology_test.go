@@ -40,7 +40,7 @@ func topologyClient(t *testing.T, raw string) redis.UniversalClient {
 func TestReadyzAcrossSentinelFailover(t *testing.T) {
 	t.Parallel()
 	s := testenv.NewRedisSentinel(t)
-	raw := fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
+	raw := s.URL()
 	rdb := topologyClient(t, raw)
 	url := startServer(t, ops.Options{Redis: rdb, RedisURL: raw, PingDB: fakeDB, Gatherer: prometheus.NewRegistry(),
 		ReadyTimeout: time.Second})
@@ -90,7 +90,7 @@ func first(s []string) string {
 func TestQueueUIOnCluster(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewRedisCluster(t)
-	raw := "redis-cluster://" + strings.Join(c.Addrs(), ",")
+	raw := c.URL()
 	rdb := topologyClient(t, raw)
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
@@ -127,7 +127,7 @@ func TestQueueUIOnCluster(t *testing.T) {
 func TestConsoleCountersOnCluster(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewRedisCluster(t)
-	rdb := topologyClient(t, "redis-cluster://"+strings.Join(c.Addrs(), ","))
+	rdb := topologyClient(t, c.URL())
 	pg := testenv.NewPostgres(t)
 	require.NoError(t, models.Migrate(pg.DB))
 	ctx := context.Background()

@@ -3,7 +3,6 @@ package redisconn_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 func TestWaitReplicated(t *testing.T) {
 	t.Parallel()
 	s := testenv.NewRedisSentinel(t)
-	o, err := redisconn.Parse(fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName))
+	o, err := redisconn.Parse(s.URL())
 	require.NoError(t, err)
 	rdb := redisconn.NewClient(o, nil)
 	t.Cleanup(func() { rdb.Close() })

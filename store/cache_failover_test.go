@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,8 +20,8 @@ func TestCacheListenFollowsTopologies(t *testing.T) {
 	s := testenv.NewRedisSentinel(t)
 	c := testenv.NewRedisCluster(t)
 	for name, raw := range map[string]string{
-		"sentinel": fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName),
-		"cluster":  "redis-cluster://" + strings.Join(c.Addrs(), ","),
+		"sentinel": s.URL(),
+		"cluster":  c.URL(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -2,9 +2,7 @@ package worker_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,14 +40,14 @@ func topologies() []topology {
 // redis-sentinel:// URL, as the worker command would make it.
 func sentinelRedis(t *testing.T) redis.UniversalClient {
 	s := testenv.NewRedisSentinel(t)
-	return topologyClient(t, fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName))
+	return topologyClient(t, s.URL())
 }
 
 // clusterRedis starts a 3-master cluster and returns a client made from its
 // redis-cluster:// URL.
 func clusterRedis(t *testing.T) redis.UniversalClient {
 	c := testenv.NewRedisCluster(t)
-	return topologyClient(t, "redis-cluster://"+strings.Join(c.Addrs(), ","))
+	return topologyClient(t, c.URL())
 }
 
 func topologyClient(t *testing.T, raw string) redis.UniversalClient {
@@ -69,7 +67,7 @@ func TestWorkerFollowsSentinelFailover(t *testing.T) {
 	var s *testenv.RedisSentinel
 	h := newHarness(t, harnessOptions{redis: func(t *testing.T) redis.UniversalClient {
 		s = testenv.NewRedisSentinel(t)
-		return topologyClient(t, fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName))
+		return topologyClient(t, s.URL())
 	}})
 	rc := statusReceiver(t, http.StatusOK)
 	seed := h.seed(models.SeedOptions{WebhookURL: rc.URL + "/hook"})

@@ -25,8 +25,8 @@ func TestTopologies(t *testing.T) {
 	s := testenv.NewRedisSentinel(t)
 	c := testenv.NewRedisCluster(t)
 	for name, raw := range map[string]string{
-		"sentinel": fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName),
-		"cluster":  "redis-cluster://" + strings.Join(c.Addrs(), ","),
+		"sentinel": s.URL(),
+		"cluster":  c.URL(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := config.Defaults()
@@ -72,7 +72,7 @@ func TestSentinelReplicaWarning(t *testing.T) {
 	s := testenv.NewRedisSentinel(t)
 	s.Replica.Kill()
 	cfg := config.Defaults()
-	cfg.RedisURL = fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
+	cfg.RedisURL = s.URL()
 	e := noEnv(t)
 	e.retryWindow = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -110,7 +110,7 @@ func TestBulkRedisGoneMidway(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewRedisCluster(t)
 	cfg := config.Defaults()
-	cfg.RedisURL = "redis-cluster://" + strings.Join(c.Addrs(), ",")
+	cfg.RedisURL = c.URL()
 	e := noEnv(t)
 	e.retryWindow = time.Second
 	o, err := redisconn.Parse(cfg.RedisURL)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +123,7 @@ func TestSentinelFailover2000(t *testing.T) {
 		Events: []string{"issue.created"}})
 	require.NoError(t, err)
 
-	redisURL := fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
+	redisURL := s.URL()
 	o, err := redisconn.Parse(redisURL)
 	require.NoError(t, err)
 	rdb := redisconn.NewClient(o, nil)

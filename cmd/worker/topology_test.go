@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +20,7 @@ func TestConnectRedisTopologies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	sentinelURL := fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
+	sentinelURL := s.URL()
 	rdb, err := connectRedis(ctx, sentinelURL, 10)
 	require.NoError(t, err)
 	require.IsType(t, &redis.Client{}, rdb, "Sentinel: go-redis's failover client, a *redis.Client")
@@ -35,7 +33,7 @@ func TestConnectRedisTopologies(t *testing.T) {
 	_, err = connectRedis(ctx, "redis-cluster://:secretpw@127.0.0.1:1", 10)
 	require.ErrorContains(t, err, "redis at redis-cluster://:***@127.0.0.1:1 does not answer")
 	require.NotContains(t, err.Error(), "secretpw")
-	clusterURL := "redis-cluster://" + strings.Join(c.Addrs(), ",")
+	clusterURL := c.URL()
 	rdb, err = connectRedis(ctx, clusterURL, 10)
 	require.NoError(t, err)
 	require.IsType(t, &redis.ClusterClient{}, rdb)

@@ -49,6 +49,11 @@ type RedisCluster struct {
 	Nodes []*RedisProcess
 }
 
+// URL returns the cluster's REDIS_URL, redis-cluster://n1,n2,n3.
+func (c *RedisCluster) URL() string {
+	return "redis-cluster://" + strings.Join(c.Addrs(), ",")
+}
+
 // Addrs returns the nodes' addresses, the seed list of a ClusterClient.
 func (c *RedisCluster) Addrs() []string {
 	addrs := make([]string, len(c.Nodes))
@@ -101,6 +106,11 @@ type RedisSentinel struct {
 	Master, Replica *RedisProcess
 	// Sentinels are the three Sentinel processes.
 	Sentinels []*RedisProcess
+}
+
+// URL returns the setup's REDIS_URL, redis-sentinel://s1,s2,s3/0?master=NAME.
+func (s *RedisSentinel) URL() string {
+	return fmt.Sprintf("redis-sentinel://%s/0?master=%s", strings.Join(s.SentinelAddrs(), ","), s.MasterName)
 }
 
 // SentinelAddrs returns the Sentinels' addresses, for a FailoverClient.
