@@ -165,6 +165,11 @@ func (p *fetcherPool) start() error {
 	if p.max <= 1 {
 		return nil
 	}
+	// A backlog waiting at start is fetched at full speed at once, not
+	// after the first ticks.
+	p.mu.Lock()
+	p.scaleNow(context.Background(), fetcherLoad{Running: 1, Max: p.max, Tick: scaleTick})
+	p.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop, p.done = cancel, make(chan struct{})
 	go p.loop(ctx)
@@ -255,6 +260,8 @@ func (p *fetcherPool) waitIdle(ctx context.Context) bool {
 			case err == nil: // a task is pending
 				p.mu.Lock()
 				p.resize(min(2, p.max))
+				// As many more as the backlog asks for, now.
+				p.scaleNow(ctx, fetcherLoad{Running: len(p.servers), Max: p.max, Tick: scaleTick})
 				p.mu.Unlock()
 				return true
 			case errors.Is(err, redis.Nil): // nothing within ringTimeout
@@ -268,6 +275,21 @@ func (p *fetcherPool) waitIdle(ctx context.Context) bool {
 				}
 			}
 		}
+	}
+}
+
+// scaleNow reads the backlog and starts the servers it asks for, at
+// once; l carries everything but Pending. Called with mu held.
+func (p *fetcherPool) scaleNow(ctx context.Context, l fetcherLoad) {
+	rctx, cancel := context.WithTimeout(ctx, scaleTick)
+	pending, err := p.rdb.LLen(rctx, pendingKey).Result()
+	cancel()
+	if err != nil || pending == 0 {
+		return
+	}
+	l.Pending = pending
+	if want := wantFetchers(l); want > len(p.servers) {
+		p.resize(want)
 	}
 }
 

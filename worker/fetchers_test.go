@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/hookworker/hookworker/config"
 	"github.com/hookworker/hookworker/models"
@@ -51,6 +52,30 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 	require.Eventually(t, func() bool { return rc.count() == n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
 	require.Eventually(t, func() bool { return h.w.Fetchers() == 1 && servers() == 2 }, time.Minute, 10*time.Millisecond,
 		"the extra servers did not stop once the backlog was gone")
+}
+
+// A worker that starts while a backlog waits runs every fetcher the
+// backlog asks for as soon as Start returns, not after its first ticks.
+func TestWorkerStartedOnABacklogFetchesAtFullSpeedAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{config: func(c *config.Config) {
+		c.WorkerConcurrency = 40
+		c.WorkerFetchers = 4
+	}})
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
+	require.NoError(t, h.inspector.PauseQueue(tasks.QueueAppPlatform))
+	const n = 200
+	for range n {
+		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
+		require.NoError(t, err)
+		_, err = h.client.Enqueue(task)
+		require.NoError(t, err)
+	}
+	w := h.extraWorker("second", zapcore.NewNopCore(), nil, nil)
+	require.Equal(t, 4, w.Fetchers(), "a worker started on a backlog of %d did not start its fetchers at once", n)
+	require.NoError(t, h.inspector.UnpauseQueue(tasks.QueueAppPlatform))
+	require.Eventually(t, func() bool { return rc.count() >= n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
 }
 
 // Each webhook task carries the retry limit the worker applies, which the
