@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -61,8 +62,10 @@ type jsWriter struct {
 	// byte of 0x80 and above.
 	ascii bool
 	// The members of the objects being written, innermost last: n of them,
-	// the first ones in stack (the writer lives on its caller's stack), the
-	// others in spill.
+	// the first ones in stack, the others in spill. Writers are pooled
+	// (writers), so neither costs an allocation per body, and a 4 KiB
+	// array on the delivery goroutine's stack would make the runtime grow
+	// and copy that stack for every delivery.
 	stack [128]member
 	spill []member
 	n     int
@@ -99,11 +102,31 @@ var errSyntax = errors.New("not valid JSON")
 // It fails when src is not exactly one JSON value (whitespace around it is
 // allowed).
 func appendJS(out, src []byte) ([]byte, error) {
-	w := jsWriter{src: src, out: out, ascii: utf8.Valid(src)}
+	w := writers.Get().(*jsWriter)
+	defer w.release()
+	w.src, w.i, w.out, w.depth, w.ascii, w.n, w.compared = src, 0, out, 0, utf8.Valid(src), 0, 0
+	w.spill = w.spill[:0]
 	if err := w.run(); err != nil {
 		return out, err
 	}
 	return w.out, nil
+}
+
+// writers holds idle jsWriters; a pool is a cache, not state: any writer
+// is as good as a new one once appendJS has reset it.
+var writers = sync.Pool{New: func() any { return new(jsWriter) }}
+
+// maxPooledSpill is the largest spill a pooled writer keeps (members), so
+// one huge body does not pin its buffer.
+const maxPooledSpill = 4096
+
+// release drops w's references to the caller's buffers and pools it.
+func (w *jsWriter) release() {
+	w.src, w.out = nil, nil
+	if cap(w.spill) > maxPooledSpill {
+		w.spill = nil
+	}
+	writers.Put(w)
 }
 
 // run writes w.src to w.out.
