@@ -59,10 +59,13 @@ type Cache struct {
 	recent [invalidationMemory]int64
 	// calls holds the batch call of every id pending or being loaded, so
 	// an id is loaded by one batch at a time; pending lists those not yet
-	// in a batch, in order of arrival; inflight counts running batches.
-	calls    map[int64]*batchCall
-	pending  []int64
-	inflight int
+	// in a batch, in order of arrival; inflight counts running batches;
+	// gathering is set while the newest batch has started but not yet
+	// taken the pending ids (it takes every id that misses until then).
+	calls     map[int64]*batchCall
+	pending   []int64
+	inflight  int
+	gathering bool
 }
 
 // maxBatchesInFlight is how many batch loads may run at once: one batch
@@ -179,26 +182,46 @@ func (c *Cache) batchLoad(ctx context.Context, installationID int64) (loaded, er
 	}
 }
 
-// startBatchesLocked starts batches of the pending ids while fewer than
-// maxBatchesInFlight run. c.mu is held.
+// startBatchesLocked starts a batch when ids are pending, fewer than
+// maxBatchesInFlight batches run and none is still gathering ids. c.mu is
+// held.
 func (c *Cache) startBatchesLocked() {
-	for c.inflight < maxBatchesInFlight && len(c.pending) > 0 {
-		n := min(len(c.pending), maxBatchSize)
-		ids := slices.Clone(c.pending[:n])
-		c.pending = slices.Delete(c.pending, 0, n)
-		if len(c.pending) == 0 {
-			c.pending = nil // let a burst's backing array go
-		}
+	if c.inflight < maxBatchesInFlight && len(c.pending) > 0 && !c.gathering {
 		c.inflight++
-		go c.runBatch(c.calls[ids[0]].ctx, ids, c.gen)
+		c.gathering = true
+		go c.runBatch()
 	}
 }
 
-// runBatch loads ids, started at invalidation generation gen, caches what
+// runBatch takes up to maxBatchSize pending ids (every id that missed since
+// it was started, when a burst is smaller), starts another batch if some
+// remain, and loads them.
+func (c *Cache) runBatch() {
+	c.mu.Lock()
+	c.gathering = false
+	n := min(len(c.pending), maxBatchSize)
+	ids := slices.Clone(c.pending[:n])
+	c.pending = slices.Delete(c.pending, 0, n)
+	if len(c.pending) == 0 {
+		c.pending = nil // let a burst's backing array go
+	}
+	gen := c.gen
+	if n == 0 { // cannot happen: only a gathering batch takes ids
+		c.inflight--
+		c.mu.Unlock()
+		return
+	}
+	ctx := c.calls[ids[0]].ctx
+	c.startBatchesLocked()
+	c.mu.Unlock()
+	c.loadBatch(ctx, ids, gen)
+}
+
+// loadBatch loads ids, taken at invalidation generation gen, caches what
 // it may (targets and not-found, unless their app was invalidated since;
 // never a database error), hands every waiting caller its result, and
 // starts the next batch.
-func (c *Cache) runBatch(ctx context.Context, ids []int64, gen uint64) {
+func (c *Cache) loadBatch(ctx context.Context, ids []int64, gen uint64) {
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	targets, err := c.batch.Targets(qctx, ids)
 	cancel()
