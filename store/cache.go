@@ -30,6 +30,8 @@ type BatchLoader interface {
 	Targets(ctx context.Context, installationIDs []int64) (map[int64]*Target, error)
 }
 
+var _ BatchLoader = (*Store)(nil) // so NewCache(New(db), ...) batches
+
 // Cache keeps recently loaded targets for a short TTL, so a busy
 // installation costs no SQL in steady state. It is bounded, collapses
 // concurrent misses for one installation into one query, caches "not found"

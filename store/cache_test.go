@@ -897,3 +897,42 @@ func TestCacheBatchInvalidationOvertakesLoad(t *testing.T) {
 	after, _, _ := b.store.stats()
 	require.Len(t, after, len(loads), "the fresh row is cached")
 }
+
+// loaderOnly hides Targets: a cache on it loads one id per query.
+type loaderOnly struct{ Loader }
+
+// BenchmarkCacheColdMisses measures 50 concurrent misses on a cold cache
+// over a real Store whose pool keeps no idle connection (as at a worker's
+// start), batched and one by one: conns/op is how many connections the
+// burst opened, queries/op how many target queries it ran.
+func BenchmarkCacheColdMisses(b *testing.B) {
+	const installations = 50
+	bb := setupBatch(b, installations)
+	sqlDB, err := bb.db.DB()
+	require.NoError(b, err)
+	sqlDB.SetMaxIdleConns(0)
+	for _, mode := range []string{"batched", "single"} {
+		b.Run(mode, func(b *testing.B) {
+			closedBefore, queriesBefore := sqlDB.Stats().MaxIdleClosed, bb.queries.Load()
+			for b.Loop() {
+				var next Loader = bb.store.Store
+				if mode == "single" {
+					next = loaderOnly{bb.store.Store}
+				}
+				cache := NewCache(next, time.Hour, 10000)
+				var wg sync.WaitGroup
+				for _, s := range bb.seeds {
+					wg.Go(func() {
+						got, err := cache.Target(context.Background(), s.InstallationID)
+						if err != nil || got.InstallationID != s.InstallationID {
+							b.Errorf("installation %d: %v, %v", s.InstallationID, got, err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(sqlDB.Stats().MaxIdleClosed-closedBefore)/float64(b.N), "conns/op")
+			b.ReportMetric(float64(bb.queries.Load()-queriesBefore)/float64(b.N), "queries/op")
+		})
+	}
+}
