@@ -119,7 +119,9 @@ func NewCache(next Loader, ttl time.Duration, max int) *Cache {
 }
 
 // Target returns the cached target of installationID, loading it on a miss.
-// Callers must not modify the returned Target.
+// Callers must not modify the returned Target. When misses are batched, a
+// caller whose ctx ends stops waiting with ctx's error (wrapped) while the
+// batch goes on for the others.
 func (c *Cache) Target(ctx context.Context, installationID int64) (*Target, error) {
 	if e, ok, _ := c.lookup(installationID); ok {
 		return e.target, e.err
