@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +17,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+	"gorm.io/gorm"
 
 	"github.com/hookworker/hookworker/internal/testenv"
+	"github.com/hookworker/hookworker/models"
 )
 
 // fakeLoader is a Loader that counts its loads per installation. An
@@ -486,5 +491,448 @@ func TestCacheListenStopsWithContext(t *testing.T) {
 	case <-l.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Listen did not return after its context was cancelled")
+	}
+}
+
+// countingStore is the real *Store with its loads counted. before and
+// after, when set, run around the query of batch call n (from 1); an error
+// after returns replaces the call's result (the rows were read).
+type countingStore struct {
+	*Store
+	mu          sync.Mutex
+	batches     [][]int64
+	inflight    int
+	maxInflight int
+	singles     int
+	before      func(n int)
+	after       func(n int) error
+}
+
+func (s *countingStore) Target(ctx context.Context, installationID int64) (*Target, error) {
+	s.mu.Lock()
+	s.singles++
+	s.mu.Unlock()
+	return s.Store.Target(ctx, installationID)
+}
+
+func (s *countingStore) Targets(ctx context.Context, ids []int64) (map[int64]*Target, error) {
+	s.mu.Lock()
+	s.batches = append(s.batches, slices.Clone(ids))
+	n := len(s.batches)
+	s.inflight++
+	s.maxInflight = max(s.maxInflight, s.inflight)
+	before, after := s.before, s.after
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight--
+		s.mu.Unlock()
+	}()
+	if before != nil {
+		before(n)
+	}
+	got, err := s.Store.Targets(ctx, ids)
+	if after != nil {
+		if aerr := after(n); aerr != nil {
+			return nil, aerr
+		}
+	}
+	return got, err
+}
+
+// stats returns copies of what s counted.
+func (s *countingStore) stats() (batches [][]int64, maxInflight, singles int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches), s.maxInflight, s.singles
+}
+
+// batchBundle is a cache on a counting real Store with seeded
+// installations.
+type batchBundle struct {
+	db      *gorm.DB
+	store   *countingStore
+	cache   *Cache
+	seeds   []models.SeedResult
+	queries *atomic.Int64 // queries of the target SQL
+}
+
+func setupBatch(t testing.TB, installations int) *batchBundle {
+	t.Helper()
+	db := testenv.NewPostgres(t).DB
+	require.NoError(t, models.Migrate(db))
+	b := &batchBundle{db: db, store: &countingStore{Store: New(db)}, queries: new(atomic.Int64)}
+	require.NoError(t, db.Callback().Row().After("gorm:row").Register("test:count_target_queries", func(tx *gorm.DB) {
+		if strings.Contains(tx.Statement.SQL.String(), "FROM sentry_app_installations") {
+			b.queries.Add(1)
+		}
+	}))
+	for i := range installations {
+		s, err := models.Seed(db, models.SeedOptions{WebhookURL: "https://example.com/" + strconv.Itoa(i),
+			Name: "Batch App " + strconv.Itoa(i), Events: []string{"issue.created"}, ProjectIDs: []int64{int64(i % 3)}[:i%2]})
+		require.NoError(t, err)
+		b.seeds = append(b.seeds, s)
+	}
+	b.cache = NewCache(b.store, time.Hour, 10000)
+	require.NotNil(t, b.cache.batch, "*Store is a BatchLoader")
+	return b
+}
+
+// goTarget calls Target in a goroutine.
+func (b *batchBundle) goTarget(ctx context.Context, installationID int64) <-chan cacheResult {
+	ch := make(chan cacheResult, 1)
+	go func() {
+		got, err := b.cache.Target(ctx, installationID)
+		ch <- cacheResult{got, err}
+	}()
+	return ch
+}
+
+// waiting returns how many ids are pending or being loaded in batches.
+func (c *Cache) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.calls)
+}
+
+// waitFor waits until n ids are pending or being loaded.
+func (b *batchBundle) waitFor(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return b.cache.waiting() == n }, 10*time.Second, time.Millisecond,
+		"the callers never all missed")
+}
+
+// gate returns a hook that signals entered with the call number and waits
+// for release (idempotent; also called at cleanup) for the calls in held.
+func gate(t *testing.T, held ...int) (hook func(n int), entered <-chan int, release func()) {
+	t.Helper()
+	ch := make(chan int, len(held))
+	g := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(g) }) }
+	t.Cleanup(release)
+	return func(n int) {
+		if slices.Contains(held, n) {
+			ch <- n
+			<-g
+		}
+	}, ch, release
+}
+
+// requireOnce checks that every id was in exactly one batch.
+func requireOnce(t *testing.T, batches [][]int64, ids []int64) {
+	t.Helper()
+	seen := make(map[int64]int)
+	for _, batch := range batches {
+		for _, id := range batch {
+			seen[id]++
+		}
+	}
+	for _, id := range ids {
+		require.Equal(t, 1, seen[id], "installation %d loaded once", id)
+	}
+	require.Len(t, seen, len(ids), "no other id was loaded")
+}
+
+func TestCacheBatchesConcurrentMisses(t *testing.T) {
+	t.Parallel()
+	const installations = 50
+	b := setupBatch(t, installations)
+	missing := b.seeds[installations-1].InstallationID + 1000
+	var ids []int64
+	for _, s := range b.seeds {
+		ids = append(ids, s.InstallationID)
+	}
+	ids = append(ids, missing)
+
+	// The first two misses each start a batch at once; hold those until
+	// every other caller (two per id) has missed: they all share the next.
+	hook, entered, release := gate(t, 1, 2)
+	b.store.after = func(n int) error { hook(n); return nil }
+	results := make(map[int64][]<-chan cacheResult)
+	for _, id := range ids {
+		results[id] = append(results[id], b.goTarget(context.Background(), id))
+		if len(results) <= 2 {
+			<-entered // this id's batch is running
+		}
+	}
+	for _, id := range ids {
+		results[id] = append(results[id], b.goTarget(context.Background(), id))
+	}
+	b.waitFor(t, len(ids))
+	release()
+
+	want := make(map[int64]*Target)
+	for _, id := range ids {
+		for _, ch := range results[id] {
+			r := <-ch
+			if id == missing {
+				require.ErrorIs(t, r.err, ErrNotFound)
+				require.Nil(t, r.t)
+				continue
+			}
+			require.NoError(t, r.err)
+			require.Equal(t, id, r.t.InstallationID)
+			if want[id] == nil {
+				want[id] = r.t
+			}
+			require.Same(t, want[id], r.t, "both callers of %d share one load", id)
+		}
+	}
+	batches, maxInflight, singles := b.store.stats()
+	require.Len(t, batches, 3, "two batches started at once, everyone else shared the third")
+	require.Len(t, batches[2], len(ids)-2)
+	require.LessOrEqual(t, maxInflight, maxBatchesInFlight)
+	require.Zero(t, singles, "no installation was loaded on its own")
+	require.Equal(t, int64(len(batches)), b.queries.Load(), "one target query per batch")
+	requireOnce(t, batches, ids)
+	for _, s := range b.seeds {
+		direct, err := b.store.Store.Target(context.Background(), s.InstallationID)
+		require.NoError(t, err)
+		require.Equal(t, direct, want[s.InstallationID], "installation %d", s.InstallationID)
+	}
+
+	// Everything is cached now, "not found" too.
+	for _, id := range ids {
+		got, err := b.cache.Target(context.Background(), id)
+		if id == missing {
+			require.ErrorIs(t, err, ErrNotFound)
+		} else {
+			require.Same(t, want[id], got)
+		}
+	}
+	batches, _, _ = b.store.stats()
+	require.Len(t, batches, 3, "hits make no load")
+}
+
+// TestCacheBatchesFreeBurst lets 50 cold misses run with nothing held, as a
+// worker's start does: few batches, never more than two at once, each id
+// loaded once, and everyone gets their own target.
+func TestCacheBatchesFreeBurst(t *testing.T) {
+	t.Parallel()
+	const installations = 50
+	b := setupBatch(t, installations)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	got := make([]*Target, installations)
+	errs := make([]error, installations)
+	for i, s := range b.seeds {
+		wg.Go(func() {
+			<-start
+			got[i], errs[i] = b.cache.Target(context.Background(), s.InstallationID)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var ids []int64
+	for i, s := range b.seeds {
+		require.NoError(t, errs[i])
+		require.Equal(t, s.InstallationID, got[i].InstallationID)
+		require.Equal(t, s.SentryAppID, got[i].AppID)
+		ids = append(ids, s.InstallationID)
+	}
+	batches, maxInflight, singles := b.store.stats()
+	t.Logf("%d cold misses: %d batches %v", installations, len(batches), batchSizes(batches))
+	require.LessOrEqual(t, maxInflight, maxBatchesInFlight)
+	require.Zero(t, singles)
+	require.Equal(t, int64(len(batches)), b.queries.Load(), "one target query per batch")
+	requireOnce(t, batches, ids)
+}
+
+func batchSizes(batches [][]int64) []int {
+	sizes := make([]int, len(batches))
+	for i, batch := range batches {
+		sizes[i] = len(batch)
+	}
+	return sizes
+}
+
+// TestCacheBatchSize checks that more than maxBatchSize pending ids make
+// several batches, still at most two at once.
+func TestCacheBatchSize(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, 0)
+	hook, entered, release := gate(t, 1, 2)
+	b.store.before = hook
+	const ids = 2*maxBatchSize + 3 // none exists: all not found
+	var results []<-chan cacheResult
+	for id := int64(1); id <= ids; id++ {
+		results = append(results, b.goTarget(context.Background(), id))
+		if id <= 2 {
+			<-entered
+		}
+	}
+	b.waitFor(t, ids)
+	release()
+	for _, ch := range results {
+		require.ErrorIs(t, (<-ch).err, ErrNotFound)
+	}
+	batches, maxInflight, _ := b.store.stats()
+	require.Equal(t, []int{1, 1, maxBatchSize, maxBatchSize, 1}, batchSizes(batches))
+	require.LessOrEqual(t, maxInflight, maxBatchesInFlight)
+	all := make([]int64, ids)
+	for i := range all {
+		all[i] = int64(i + 1)
+	}
+	requireOnce(t, batches, all)
+}
+
+// TestCacheBatchErrorReachesEveryCaller checks that a database error of a
+// batch is returned to every caller waiting on it and not cached.
+func TestCacheBatchErrorReachesEveryCaller(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, 10)
+	dbDown := errors.New("connection refused")
+	hook, entered, release := gate(t, 1, 2)
+	b.store.after = func(n int) error {
+		hook(n)
+		if n == 3 {
+			return dbDown
+		}
+		return nil
+	}
+	// Two held batches for the first two ids; the other eight (two callers
+	// each) wait together for the third, which fails.
+	first := []<-chan cacheResult{
+		b.goTarget(context.Background(), b.seeds[0].InstallationID),
+	}
+	<-entered
+	first = append(first, b.goTarget(context.Background(), b.seeds[1].InstallationID))
+	<-entered
+	var failing []<-chan cacheResult
+	for _, s := range b.seeds[2:] {
+		failing = append(failing, b.goTarget(context.Background(), s.InstallationID), b.goTarget(context.Background(), s.InstallationID))
+	}
+	b.waitFor(t, len(b.seeds))
+	release()
+	for _, ch := range failing {
+		r := <-ch
+		require.ErrorIs(t, r.err, dbDown)
+		require.Nil(t, r.t)
+	}
+	for _, ch := range first {
+		require.NoError(t, (<-ch).err, "the other batches were fine")
+	}
+	batches, _, _ := b.store.stats()
+	require.Len(t, batches, 3)
+
+	for _, s := range b.seeds[2:] {
+		got, err := b.cache.Target(context.Background(), s.InstallationID)
+		require.NoError(t, err, "the error was not cached: loaded again")
+		require.Equal(t, s.InstallationID, got.InstallationID)
+	}
+	batches, _, _ = b.store.stats()
+	require.Len(t, batches, 3+8, "each failed id was loaded again")
+	for _, s := range b.seeds[:2] {
+		_, err := b.cache.Target(context.Background(), s.InstallationID)
+		require.NoError(t, err)
+	}
+	batches, _, _ = b.store.stats()
+	require.Len(t, batches, 3+8, "the good batches were cached")
+}
+
+// TestCacheBatchCallerGivesUp checks that a caller whose context ends stops
+// waiting at once, while the batch it started runs on for the others.
+func TestCacheBatchCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, 1)
+	id := b.seeds[0].InstallationID
+	hook, entered, release := gate(t, 1)
+	b.store.before = hook // held before its query
+	ctx, cancel := context.WithCancel(context.Background())
+	quitter := b.goTarget(ctx, id) // starts the batch, on its context
+	<-entered
+	patient := b.goTarget(context.Background(), id)
+	b.waitFor(t, 1)
+	cancel()
+	select {
+	case r := <-quitter:
+		require.ErrorIs(t, r.err, context.Canceled)
+		require.Nil(t, r.t)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled caller waited for the batch")
+	}
+	release() // the query runs after its first caller's context ended
+	r := <-patient
+	require.NoError(t, r.err)
+	require.Equal(t, id, r.t.InstallationID)
+	got, err := b.cache.Target(context.Background(), id)
+	require.NoError(t, err)
+	require.Same(t, r.t, got, "the batch's target was cached")
+	batches, _, _ := b.store.stats()
+	require.Len(t, batches, 1)
+}
+
+// TestCacheBatchInvalidationOvertakesLoad is
+// TestCacheInvalidationOvertakesLoad for a batch: a batch that read the row
+// before the app was disabled and invalidated is not kept, and its callers
+// read the row again.
+func TestCacheBatchInvalidationOvertakesLoad(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, 1)
+	s := b.seeds[0]
+	hook, entered, release := gate(t, 1)
+	b.store.after = func(n int) error { hook(n); return nil } // held after reading the row
+
+	first := b.goTarget(context.Background(), s.InstallationID)
+	require.Equal(t, 1, <-entered, "the first batch read the row")
+	// The disable commits while it runs, and is invalidated.
+	require.NoError(t, b.db.Exec(`UPDATE sentry_apps SET events = '[]' WHERE id = ?`, s.SentryAppID).Error)
+	b.cache.InvalidateApp(s.SentryAppID)
+	second := b.goTarget(context.Background(), s.InstallationID) // arrives after the invalidation
+	release()
+	for _, ch := range []<-chan cacheResult{first, second} {
+		r := <-ch
+		require.NoError(t, r.err)
+		require.Empty(t, r.t.AppEvents, "the caller got the row as it is after the disable")
+	}
+	cached, err := b.cache.Target(context.Background(), s.InstallationID)
+	require.NoError(t, err)
+	require.Empty(t, cached.AppEvents, "the stale row was not cached")
+	loads, _, _ := b.store.stats()
+	require.GreaterOrEqual(t, len(loads), 2, "the row was read again")
+	again, err := b.cache.Target(context.Background(), s.InstallationID)
+	require.NoError(t, err)
+	require.Same(t, cached, again)
+	after, _, _ := b.store.stats()
+	require.Len(t, after, len(loads), "the fresh row is cached")
+}
+
+// loaderOnly hides Targets: a cache on it loads one id per query.
+type loaderOnly struct{ Loader }
+
+// BenchmarkCacheColdMisses measures 50 concurrent misses on a cold cache
+// over a real Store whose pool keeps no idle connection (as at a worker's
+// start), batched and one by one: conns/op is how many connections the
+// burst opened, queries/op how many target queries it ran.
+func BenchmarkCacheColdMisses(b *testing.B) {
+	const installations = 50
+	bb := setupBatch(b, installations)
+	sqlDB, err := bb.db.DB()
+	require.NoError(b, err)
+	sqlDB.SetMaxIdleConns(0)
+	for _, mode := range []string{"batched", "single"} {
+		b.Run(mode, func(b *testing.B) {
+			closedBefore, queriesBefore := sqlDB.Stats().MaxIdleClosed, bb.queries.Load()
+			for b.Loop() {
+				var next Loader = bb.store.Store
+				if mode == "single" {
+					next = loaderOnly{bb.store.Store}
+				}
+				cache := NewCache(next, time.Hour, 10000)
+				var wg sync.WaitGroup
+				for _, s := range bb.seeds {
+					wg.Go(func() {
+						got, err := cache.Target(context.Background(), s.InstallationID)
+						if err != nil || got.InstallationID != s.InstallationID {
+							b.Errorf("installation %d: %v, %v", s.InstallationID, got, err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(sqlDB.Stats().MaxIdleClosed-closedBefore)/float64(b.N), "conns/op")
+			b.ReportMetric(float64(bb.queries.Load()-queriesBefore)/float64(b.N), "queries/op")
+		})
 	}
 }

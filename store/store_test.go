@@ -186,3 +186,111 @@ func TestOrganizationSlug(t *testing.T) {
 	_, err = b.store.OrganizationSlug(context.Background(), b.seed.OrganizationID+1000)
 	require.Error(t, err)
 }
+
+// TestTargetsMatchesTarget checks that Targets returns for every id exactly
+// what Target returns, over the shapes an installation can take, in one
+// call.
+func TestTargetsMatchesTarget(t *testing.T) {
+	t.Parallel()
+	b := setupTarget(t)
+	ctx := context.Background()
+	seed := func(o models.SeedOptions) models.SeedResult {
+		t.Helper()
+		if o.WebhookURL == "" {
+			o.WebhookURL = "https://example.com/" + uuid.NewString()
+		}
+		o.Events = []string{"issue.created"}
+		s, err := models.Seed(b.db, o)
+		require.NoError(t, err)
+		return s
+	}
+	shapes := []struct {
+		name  string
+		found bool
+		make  func() int64
+	}{
+		{"hook without project limits", true, func() int64 { return b.seed.InstallationID }},
+		{"hook with project limits", true, func() int64 {
+			return seed(models.SeedOptions{ProjectIDs: []int64{30, 10, 20}}).InstallationID
+		}},
+		{"no hook", true, func() int64 {
+			s := seed(models.SeedOptions{})
+			b.exec(t, `DELETE FROM service_hooks WHERE id = ?`, s.ServiceHookID)
+			return s.InstallationID
+		}},
+		{"several hooks, the lowest with limits", true, func() int64 {
+			s := seed(models.SeedOptions{ProjectIDs: []int64{7, 5}})
+			later := models.ServiceHook{GUID: uuid.NewString(), ActorID: s.InstallationID, OrganizationID: s.OrganizationID,
+				Events: models.StringList{"comment.created"}}
+			require.NoError(t, b.db.Create(&later).Error)
+			require.NoError(t, b.db.Create(&models.ServiceHookProject{ServiceHookID: later.ID, ProjectID: 99}).Error)
+			return s.InstallationID
+		}},
+		{"several hooks, the lowest without limits", true, func() int64 {
+			s := seed(models.SeedOptions{})
+			later := models.ServiceHook{GUID: uuid.NewString(), ActorID: s.InstallationID, OrganizationID: s.OrganizationID,
+				Events: models.StringList{"comment.created"}}
+			require.NoError(t, b.db.Create(&later).Error)
+			require.NoError(t, b.db.Create(&models.ServiceHookProject{ServiceHookID: later.ID, ProjectID: 98}).Error)
+			return s.InstallationID
+		}},
+		{"webhook_url NULL, no events", true, func() int64 {
+			s := seed(models.SeedOptions{})
+			b.exec(t, `UPDATE sentry_apps SET webhook_url = NULL, events = '[]' WHERE id = ?`, s.SentryAppID)
+			return s.InstallationID
+		}},
+		{"app soft-deleted", false, func() int64 {
+			s := seed(models.SeedOptions{})
+			b.exec(t, `UPDATE sentry_apps SET date_deleted = ? WHERE id = ?`, time.Now(), s.SentryAppID)
+			return s.InstallationID
+		}},
+		{"installation pending", false, func() int64 {
+			s := seed(models.SeedOptions{})
+			b.exec(t, `UPDATE sentry_app_installations SET status = 0 WHERE id = ?`, s.InstallationID)
+			return s.InstallationID
+		}},
+		{"installation soft-deleted", false, func() int64 {
+			s := seed(models.SeedOptions{})
+			b.exec(t, `UPDATE sentry_app_installations SET date_deleted = ? WHERE id = ?`, time.Now(), s.InstallationID)
+			return s.InstallationID
+		}},
+		{"missing id", false, func() int64 { return b.seed.InstallationID + 100000 }},
+	}
+	ids := make([]int64, len(shapes))
+	for i, s := range shapes {
+		ids[i] = s.make()
+	}
+	// A duplicate id is answered once.
+	got, err := b.store.Targets(ctx, append(ids, ids[0]))
+	require.NoError(t, err)
+	for i, s := range shapes {
+		want, err := b.store.Target(ctx, ids[i])
+		if !s.found {
+			require.ErrorIs(t, err, store.ErrNotFound, s.name)
+			require.NotContains(t, got, ids[i], s.name)
+			continue
+		}
+		require.NoError(t, err, s.name)
+		require.Equal(t, want, got[ids[i]], s.name)
+	}
+	require.Len(t, got, 6, "one entry per usable installation")
+	require.Equal(t, []int64{10, 20, 30}, got[ids[1]].ProjectIDs, "the limits, sorted")
+	require.Zero(t, got[ids[2]].HookID, "no hook")
+	require.Equal(t, []int64{5, 7}, got[ids[3]].ProjectIDs, "the lowest hook's limits only")
+	require.Empty(t, got[ids[4]].ProjectIDs, "the lowest hook has no limits")
+	require.Equal(t, "", got[ids[5]].WebhookURL)
+
+	empty, err := b.store.Targets(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, empty)
+}
+
+func TestTargetsDatabaseError(t *testing.T) {
+	t.Parallel()
+	b := setupTarget(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got, err := b.store.Targets(ctx, []int64{b.seed.InstallationID})
+	require.Error(t, err)
+	require.Nil(t, got)
+}
