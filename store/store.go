@@ -144,6 +144,21 @@ func (s *Store) Targets(ctx context.Context, ids []int64) (map[int64]*Target, er
 	if len(ids) == 0 {
 		return targets, nil
 	}
+	if s.db.Dialector.Name() != "postgres" {
+		// The embedded SQLite database knows neither DISTINCT ON nor
+		// arrays; it serves one local user, so one query per id will do.
+		for _, id := range ids {
+			t, err := s.Target(ctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return nil, err
+			default:
+				targets[id] = t
+			}
+		}
+		return targets, nil
+	}
 	var rows []targetRow
 	if err := s.db.WithContext(ctx).Raw(targetsSQL, int64Array(ids), models.InstallationInstalled).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("load %d installations: %w", len(ids), err)
