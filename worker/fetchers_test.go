@@ -35,17 +35,8 @@ func TestFetchersFollowTheBacklog(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
-	// The backlog is built with the queue paused, so a slow machine's
-	// enqueue loop cannot turn it into a trickle the base server keeps up
-	// with; it is released at once.
-	require.NoError(t, h.inspector.PauseQueue(tasks.QueueAppPlatform))
 	const n = 600
-	for range n {
-		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
-		require.NoError(t, err)
-		_, err = h.client.Enqueue(task)
-		require.NoError(t, err)
-	}
+	pausedBacklog(h, a.InstallationID, n)
 	require.NoError(t, h.inspector.UnpauseQueue(tasks.QueueAppPlatform))
 	require.Eventually(t, func() bool { return h.w.Fetchers() == 4 }, time.Minute, 5*time.Millisecond, "a backlog did not start every fetcher")
 	require.LessOrEqual(t, servers(), 5)
@@ -64,18 +55,27 @@ func TestWorkerStartedOnABacklogFetchesAtFullSpeedAtOnce(t *testing.T) {
 	}})
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	a := h.seed(models.SeedOptions{WebhookURL: rc.URL})
-	require.NoError(t, h.inspector.PauseQueue(tasks.QueueAppPlatform))
 	const n = 200
-	for range n {
-		task, err := tasks.NewResourceChangeTask(cacheIssue(a.InstallationID))
-		require.NoError(t, err)
-		_, err = h.client.Enqueue(task)
-		require.NoError(t, err)
-	}
+	pausedBacklog(h, a.InstallationID, n)
 	w := h.extraWorker("second", zapcore.NewNopCore(), nil, nil)
 	require.Equal(t, 4, w.Fetchers(), "a worker started on a backlog of %d did not start its fetchers at once", n)
 	require.NoError(t, h.inspector.UnpauseQueue(tasks.QueueAppPlatform))
 	require.Eventually(t, func() bool { return rc.count() >= n }, time.Minute, 10*time.Millisecond, "not every delivery arrived")
+}
+
+// pausedBacklog pauses the webhook queue and enqueues n tasks for
+// installation into it; the test unpauses it. A backlog built paused is
+// released at once, so a slow machine's enqueue loop cannot turn it into
+// a trickle that the base server keeps up with.
+func pausedBacklog(h *harness, installation int64, n int) {
+	h.t.Helper()
+	require.NoError(h.t, h.inspector.PauseQueue(tasks.QueueAppPlatform))
+	for range n {
+		task, err := tasks.NewResourceChangeTask(cacheIssue(installation))
+		require.NoError(h.t, err)
+		_, err = h.client.Enqueue(task)
+		require.NoError(h.t, err)
+	}
 }
 
 // Each webhook task carries the retry limit the worker applies, which the
