@@ -195,6 +195,7 @@ func TestH1ServerClosedIdleConnection(t *testing.T) {
 	s.h1.mu.Lock()
 	c := s.h1.idle["http://"+srv.addr][0]
 	s.h1.mu.Unlock()
+	require.NoError(t, c.nc.SetDeadline(time.Time{})) // a passed deadline would fail the probe too
 	require.Eventually(t, func() bool { return !c.alive() }, 5*time.Second, time.Millisecond)
 	for i := range 3 {
 		resp := send(t, s, u)
@@ -582,4 +583,24 @@ func TestH1ContextEndsAttempt(t *testing.T) {
 	require.Zero(t, idleConns(t, s))
 	var te *TransportError
 	require.False(t, errors.As(err, &te))
+}
+
+// An IPv6 literal host: dialled in brackets, sent as written in Host.
+func TestH1IPv6Literal(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	hosts := make(chan string, 1)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host
+	})}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	require.True(t, strings.HasPrefix(srv.URL, "http://[::1]:"), srv.URL)
+	s := loopbackSender(t, time.Second)
+	require.Equal(t, http.StatusOK, send(t, s, srv.URL).StatusCode)
+	require.Equal(t, strings.TrimPrefix(srv.URL, "http://"), <-hosts)
+	require.Equal(t, 1, idleConns(t, s))
 }
