@@ -66,7 +66,8 @@ type Sender struct {
 }
 
 // NewSender returns a Sender. Redirects are never followed (a 3xx is the
-// answer), proxies from the environment are ignored, TLS is verified.
+// answer), proxies from the environment are ignored, TLS is verified, and
+// receivers are spoken to in HTTP/1.1 (https included: ALPN "http/1.1").
 func NewSender(o Options) *Sender {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
