@@ -51,9 +51,12 @@ type Options struct {
 	OmitStandardHeaders bool
 }
 
-// Sender POSTs webhooks with one shared, tuned http.Client. It is safe for
-// concurrent use.
+// Sender POSTs webhooks over HTTP/1.1 with its own lean client (h1.go),
+// which keeps idle connections for reuse. It is safe for concurrent use.
 type Sender struct {
+	h1 *h1Client
+	// client serves the rare URL whose host is not ASCII (an
+	// internationalised name net/http sends punycoded).
 	client  *http.Client
 	guard   Guard
 	timeout time.Duration
@@ -63,7 +66,8 @@ type Sender struct {
 }
 
 // NewSender returns a Sender. Redirects are never followed (a 3xx is the
-// answer), proxies from the environment are ignored, TLS is verified.
+// answer), proxies from the environment are ignored, TLS is verified, and
+// receivers are spoken to in HTTP/1.1 (https included: ALPN "http/1.1").
 func NewSender(o Options) *Sender {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
@@ -85,6 +89,7 @@ func NewSender(o Options) *Sender {
 		DisableCompression:     true,
 	}
 	return &Sender{
+		h1: newH1Client(dialer, o.MaxConnsPerHost),
 		client: &http.Client{
 			Transport: transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -98,8 +103,11 @@ func NewSender(o Options) *Sender {
 	}
 }
 
-// Close releases idle connections.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+// Close releases idle connections. The Sender can still be used.
+func (s *Sender) Close() {
+	s.h1.closeIdle()
+	s.client.CloseIdleConnections()
+}
 
 // Request is one attempt to deliver a body.
 type Request struct {
@@ -217,6 +225,41 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 	if err := checkRequest(u, hdr); err != nil {
 		return resp, err
 	}
+	if !isASCII(u.Host) {
+		return s.sendNetHTTP(ctx, u, r, resp)
+	}
+	start := time.Now()
+	err = s.h1.post(ctx, u, hdr, r.Body, start.Add(s.timeout), resp)
+	resp.Duration = time.Since(start)
+	switch {
+	case err == nil:
+		return resp, nil
+	case resp.StatusCode != 0:
+		// A body cut short by the attempt's deadline still leaves a status
+		// code: the receiver answered, so the answer counts.
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
+		}
+		return resp, nil
+	default:
+		return resp, s.classify(ctx, err)
+	}
+}
+
+// isASCII reports whether s is ASCII only.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// sendNetHTTP is Send through net/http, for a host that is not ASCII: its
+// client converts the name to punycode for DNS, TLS and the Host header.
+func (s *Sender) sendNetHTTP(ctx context.Context, u *url.URL, r Request, resp *Response) (*Response, error) {
+	hdr := resp.RequestHeader
 	actx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), http.NoBody)
@@ -269,6 +312,10 @@ func (s *Sender) Send(ctx context.Context, r Request) (*Response, error) {
 func (s *Sender) classify(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		return &TransportError{Err: pe}
 	}
 	if netguard.IsRefused(err) {
 		return unwrapURL(err)
