@@ -149,6 +149,14 @@ func freeClusterPort() (int, error) {
 	return 0, errors.New("no free port pair p, p+10000 for a cluster node")
 }
 
+// plainDialer gives u go-redis's own dialer, which probes a pooled
+// connection with a syscall before every command: the reference drains and
+// the producer are plain asynq clients, not hookworker's (redisconn's
+// connections skip that probe).
+func plainDialer(u *redis.UniversalOptions) {
+	u.Dialer = redis.NewDialer(&redis.Options{DialTimeout: 5 * time.Second, TLSConfig: u.TLSConfig})
+}
+
 // newRedisClient returns a client for a bench Redis URL of any mode
 // (redis://, redis-sentinel://, redis-cluster://), made as the worker makes
 // its own (RESP2), with tune applied.

@@ -38,6 +38,7 @@ func startDrain(redisURL string, concurrency, fetchers int, checkInterval time.D
 	rdb, err := newRedisClient(redisURL, func(u *redis.UniversalOptions) {
 		u.PoolSize = min(concurrency+20, 256) // as cmd/worker sizes its pool
 		u.Protocol = 3                        // go-redis's default: the plain asynq worker's
+		plainDialer(u)
 	})
 	if err != nil {
 		return nil, err

@@ -133,6 +133,7 @@ func setup(ctx context.Context, opts Options) (*env, func(), error) {
 	}
 	producer, err := newRedisClient(e.redisURL, func(u *redis.UniversalOptions) {
 		u.PoolSize, u.Protocol = opts.EnqueueWorkers+4, 3 // go-redis's default protocol, as a plain producer's
+		plainDialer(u)
 	})
 	if err != nil {
 		return nil, cleanup, err
