@@ -158,7 +158,12 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 		// An app that answers quickly right now is limited by its own
 		// growing limit only: its waiters get slots within milliseconds.
 		fast := now-st.answered < s.stuckAge && age < s.stuckAge/2
-		crowded := st.waiting >= max(int(st.limit), int(s.max)/2) && !fast
+		// An app whose deliveries have only just started cannot have
+		// answered yet: its first wave waits instead of being deferred
+		// (a worker starting on a backlog for one app fetches hundreds of
+		// its tasks before the first answer), for at most stuckAge/8.
+		young := age < s.stuckAge/8
+		crowded := st.waiting >= max(int(st.limit), int(s.max)/2) && !fast && !young
 		if stuck || crowded || now >= waitUntil || ctx.Err() != nil {
 			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now), stuck: stuck}
 		}

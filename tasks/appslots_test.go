@@ -132,17 +132,19 @@ func TestAppSlotsWaitForFastApp(t *testing.T) {
 	require.True(t, <-got, "the waiting delivery got the freed slot")
 }
 
-// At most max(limit, Max/2) deliveries of an app wait; the next is
-// deferred at once.
+// At most max(limit, Max/2) deliveries of an app wait once its deliveries
+// have run for StuckAge/8 without an answer; the next is deferred at once.
 func TestAppSlotsBoundedWaiters(t *testing.T) {
 	t.Parallel()
-	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute})
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute, Now: clock.now})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for range 2 {
 		_, ok, _ := s.acquire(ctx, 1)
 		require.True(t, ok)
 	}
+	clock.add(2 * time.Second) // past StuckAge/8, short of looking stuck
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() { s.acquire(ctx, 1) })
@@ -160,6 +162,48 @@ func TestAppSlotsBoundedWaiters(t *testing.T) {
 	require.Equal(t, 2, busy.inFlight)
 	cancel()
 	wg.Wait()
+}
+
+// An app's first wave, before its first deliveries could have answered,
+// waits rather than being deferred however many arrive at once (a worker
+// starting on a backlog for one app fetches hundreds of its tasks before
+// the first answer).
+func TestAppSlotsFirstWaveWaits(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute, Now: clock.now})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var first []slot
+	for range 2 {
+		sl, ok, _ := s.acquire(ctx, 1)
+		require.True(t, ok)
+		first = append(first, sl)
+	}
+	got := make(chan bool, 5)
+	for range 5 { // over max(limit, Max/2) = 2 waiters
+		go func() {
+			_, ok, _ := s.acquire(ctx, 1)
+			got <- ok
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l, _ := s.snapshot(1); l.Waiting == 5 {
+			break
+		}
+		select {
+		case ok := <-got:
+			require.True(t, ok, "a delivery of the first wave was deferred")
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "the first wave did not wait")
+		time.Sleep(time.Millisecond)
+	}
+	s.release(first[0], false) // the first answer: the limit grows, waiters get slots
+	for range 2 {
+		require.True(t, <-got, "a waiting delivery was deferred after the app answered")
+	}
 }
 
 // Deferrals are paced: each waits pace/limit longer than the one before,

@@ -74,6 +74,7 @@ func (e *env) sched(ctx context.Context, r *Round) error {
 			return fmt.Errorf("10%% dead at %s: %w", shortTimeout, err)
 		}
 	}
+	e.progress("  healthy deferred %v", s.HealthyDeferred)
 	if o.runs("idle") {
 		if err := e.idlePhase(ctx, s); err != nil {
 			return fmt.Errorf("idle: %w", err)
