@@ -28,10 +28,12 @@ import (
 // while its limit grows. It is deferred — put back in the queue for later
 // — at once when the app looks stuck (its deliveries in flight have been
 // running for stuckAge or longer on average and none answered for
-// stuckAge), or when max(limit, Max/2) deliveries of the app already wait
-// (half that for an app that never answered)
-// — unless the app answers quickly right now (an answer within stuckAge,
-// deliveries in flight younger than stuckAge/2 on average). So a burst for
+// stuckAge; half that for an app that never answered), or when
+// max(limit, Max/2) deliveries of the app already wait — unless the app
+// answers quickly right now (an answer within stuckAge, deliveries in
+// flight younger than stuckAge/2 on average) or its deliveries in flight
+// are younger than stuckAge/8 on average (its first wave, which cannot
+// have been answered yet). So a burst for
 // a dead app holds at most initial + Max/2 of the worker's slots for
 // stuckAge from its first delivery, and then limit, instead of all of
 // them; and a fast app is deferred only if more than that many of its
