@@ -32,7 +32,7 @@ import (
 // max(limit, Max/2) deliveries of the app already wait — unless the app
 // answers quickly right now (an answer within stuckAge, deliveries in
 // flight younger than stuckAge/2 on average) or its deliveries in flight
-// are younger than stuckAge/8 on average (its first wave, which cannot
+// are younger than stuckAge/4 on average (its first wave, which cannot
 // have been answered yet). So a burst for
 // a dead app holds at most initial + Max/2 of the worker's slots for
 // stuckAge from its first delivery, and then limit, instead of all of
@@ -163,8 +163,8 @@ func (s *appSlots) acquire(ctx context.Context, app int64) (slot, bool, appBusy)
 		// An app whose deliveries have only just started cannot have
 		// answered yet: its first wave waits instead of being deferred
 		// (a worker starting on a backlog for one app fetches hundreds of
-		// its tasks before the first answer), for at most stuckAge/8.
-		young := age < s.stuckAge/8
+		// its tasks before the first answer), for at most stuckAge/4.
+		young := age < s.stuckAge/4
 		crowded := st.waiting >= max(int(st.limit), int(s.max)/2) && !fast && !young
 		if stuck || crowded || now >= waitUntil || ctx.Err() != nil {
 			return slot{}, false, appBusy{limit: int(st.limit), inFlight: st.inFlight, meanAge: age, delay: s.deferral(st, now), stuck: stuck}

@@ -133,7 +133,7 @@ func TestAppSlotsWaitForFastApp(t *testing.T) {
 }
 
 // At most max(limit, Max/2) deliveries of an app wait once its deliveries
-// have run for StuckAge/8 without an answer; the next is deferred at once.
+// have run for StuckAge/4 without an answer; the next is deferred at once.
 func TestAppSlotsBoundedWaiters(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
@@ -144,7 +144,7 @@ func TestAppSlotsBoundedWaiters(t *testing.T) {
 		_, ok, _ := s.acquire(ctx, 1)
 		require.True(t, ok)
 	}
-	clock.add(2 * time.Second) // past StuckAge/8, short of looking stuck
+	clock.add(3 * time.Second) // past StuckAge/4, short of looking stuck (StuckAge/2 without an answer)
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() { s.acquire(ctx, 1) })
