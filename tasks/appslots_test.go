@@ -22,6 +22,23 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// waitWaiting polls until n deliveries of app wait, calling each (if any)
+// on every look, and fails with msg after 5 s.
+func waitWaiting(t *testing.T, s *appSlots, app int64, n int, each func(), msg string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l, _ := s.snapshot(app); l.Waiting == n {
+			return
+		}
+		if each != nil {
+			each()
+		}
+		require.True(t, time.Now().Before(deadline), msg)
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func newTestSlots(initial, maxLimit int) (*appSlots, *fakeClock) {
 	c := &fakeClock{t: time.Unix(1_000_000, 0)}
 	return newAppSlots(appSlotsConfig{Initial: initial, Max: maxLimit, StuckAge: 250 * time.Millisecond,
@@ -120,14 +137,7 @@ func TestAppSlotsWaitForFastApp(t *testing.T) {
 		_, ok, _ := s.acquire(ctx, 1)
 		got <- ok
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l, _ := s.snapshot(1); l.Waiting == 1 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the second delivery never waited")
-		time.Sleep(time.Millisecond)
-	}
+	waitWaiting(t, s, 1, 1, nil, "the second delivery never waited")
 	s.release(first, false)
 	require.True(t, <-got, "the waiting delivery got the freed slot")
 }
@@ -149,14 +159,7 @@ func TestAppSlotsBoundedWaiters(t *testing.T) {
 	for range 2 {
 		wg.Go(func() { s.acquire(ctx, 1) })
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l, _ := s.snapshot(1); l.Waiting == 2 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "two deliveries should wait")
-		time.Sleep(time.Millisecond)
-	}
+	waitWaiting(t, s, 1, 2, nil, "two deliveries should wait")
 	_, ok, busy := s.acquire(ctx, 1)
 	require.False(t, ok, "a third waiter is deferred at once")
 	require.Equal(t, 2, busy.inFlight)
@@ -187,19 +190,13 @@ func TestAppSlotsFirstWaveWaits(t *testing.T) {
 			got <- ok
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l, _ := s.snapshot(1); l.Waiting == 5 {
-			break
-		}
+	waitWaiting(t, s, 1, 5, func() {
 		select {
 		case ok := <-got:
 			require.True(t, ok, "a delivery of the first wave was deferred")
 		default:
 		}
-		require.True(t, time.Now().Before(deadline), "the first wave did not wait")
-		time.Sleep(time.Millisecond)
-	}
+	}, "the first wave did not wait")
 	s.release(first[0], false) // the first answer: the limit grows, waiters get slots
 	for range 2 {
 		require.True(t, <-got, "a waiting delivery was deferred after the app answered")
