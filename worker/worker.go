@@ -108,6 +108,7 @@ func New(d Deps) (*Worker, error) {
 	}
 	brk := breaker.New(d.Redis, breaker.Options{Now: d.Now, TimeoutThreshold: c.BrokenTimeoutThreshold})
 	client := asynq.NewClientFromRedisClient(d.Redis)
+	servers := pipelined(d.Redis)
 	outbox := tasks.NewOutbox(d.DB, client, d.Log.Named("mail"), c.MailMaxRetries)
 	disabler := tasks.NewDisabler(tasks.DisablerConfig{
 		Store: st, Breaker: brk, Enqueuer: client, Outbox: outbox, Invalidator: invalidator, Metrics: d.Metrics, Log: d.Log,
@@ -118,7 +119,7 @@ func New(d Deps) (*Worker, error) {
 		Targets: targets, Sender: sender, RequestLog: reqlog, Breaker: brk, Disabler: disabler,
 		Metrics: d.Metrics, Log: d.Log, MaxRetries: c.WebhookMaxRetries, MaxPayloadBytes: c.MaxPayloadBytes,
 		AppConcurrency: c.WebhookAppConcurrency, MaxAppConcurrency: c.WorkerConcurrency, AppBusyDelay: c.WebhookTimeout,
-		Enqueuer: deferClient(d.Redis, client), Redis: d.Redis,
+		Enqueuer: asynq.NewClientFromRedisClient(servers), Redis: d.Redis,
 	})
 	mailer := tasks.NewMailer(d.Mail, d.Metrics, d.Log.Named("mail"), c.MailMaxRetries)
 
@@ -173,7 +174,7 @@ func New(d Deps) (*Worker, error) {
 			cfg.TaskCheckInterval = c.TaskCheckInterval * mailPollFactor
 			cfg.DelayedTaskCheckInterval = c.DelayedTaskCheckInterval * mailForwardFactor
 		}
-		return asynq.NewServerFromRedisClient(d.Redis, cfg)
+		return asynq.NewServerFromRedisClient(servers, cfg)
 	}
 	w.pool = &fetcherPool{newServer: newServer, handler: mux, rdb: d.Redis, max: fetchers, log: d.Log,
 		started: &w.started, inFlight: &w.inFlight, woken: make(chan struct{}, 1)}
@@ -290,21 +291,27 @@ func (b broadcaster) InvalidateApp(appID int64) {
 	}
 }
 
-// deferClient is the client deferred deliveries are scheduled with.
-// Deferrals come in bursts (a dead app's backlog passing through the
-// fetchers), so on one node (and on Sentinel, whose client is a
-// *redis.Client too) they go through go-redis's auto-pipeliner: those
-// scheduled at the same moment share one write and one round trip. It
-// belongs to rdb, which closes it. On a cluster, and without it, client is
-// used.
-func deferClient(rdb redis.UniversalClient, client *asynq.Client) *asynq.Client {
-	c, ok := rdb.(*redis.Client)
+// pipelined returns the client the worker's asynq servers and its
+// deferrals share: go-redis's auto-pipeliner on rdb, so that commands sent at
+// the same moment by different goroutines leave in one write and come back
+// in one read. asynq fetches each task with one script and acknowledges it
+// with another, one round trip each: at thousands of deliveries a second
+// those round trips (two syscalls on each side) were the largest cost of
+// the worker and of Redis. Through the auto-pipeliner the fetches and
+// acknowledgements of every server and slot in flight share round trips,
+// while a lone command is sent at once (it waits for no batch). The
+// auto-pipeliner belongs to rdb, which closes it. Where rdb has none (a
+// client type go-redis does not pipeline), rdb is returned.
+func pipelined(rdb redis.UniversalClient) redis.UniversalClient {
+	c, ok := rdb.(interface {
+		AutoPipeline() (*redis.AutoPipeliner, error)
+	})
 	if !ok {
-		return client
+		return rdb
 	}
 	ap, err := c.AutoPipeline()
 	if err != nil {
-		return client
+		return rdb
 	}
-	return asynq.NewClientFromRedisClient(ap)
+	return ap
 }
