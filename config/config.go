@@ -69,9 +69,10 @@ type Config struct {
 	// process runs, each fetching tasks in its own loop and holding
 	// WorkerConcurrency/WorkerFetchers slots. One runs always; the others
 	// start while the webhook queue has a backlog or a steady flow and stop
-	// when it ebbs. asynq fetches serially, one Redis round trip per task,
-	// so under load the fetch loops, not the CPU, cap throughput. Defaults
-	// to 32 when REDIS_URL is set, 2 with the embedded Redis.
+	// when it ebbs. asynq fetches serially, waiting for one Redis round trip
+	// per task, so under load the number of fetch loops, not the CPU, caps
+	// throughput. Defaults to 64 when REDIS_URL is set, 2 with the embedded
+	// Redis.
 	WorkerFetchers int
 	// WebhookAppConcurrency is WEBHOOK_APP_CONCURRENCY: every app's first
 	// limit of deliveries in flight at once in this process. The limit then
@@ -148,7 +149,7 @@ type Config struct {
 }
 
 // serverFetchers is WORKER_FETCHERS's default when REDIS_URL is set.
-const serverFetchers = 32
+const serverFetchers = 64
 
 // Defaults returns the configuration with every default applied.
 func Defaults() Config {
@@ -199,7 +200,7 @@ func Load(getenv func(string) string) (Config, error) {
 		// developer, and its Lua runs interpreted in this process.
 		c.WorkerFetchers = serverFetchers
 	}
-	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 64)
+	p.integer("WORKER_FETCHERS", &c.WorkerFetchers, 1, 256)
 	if getenv("WEBHOOK_APP_CONCURRENCY") == "" {
 		c.WebhookAppConcurrency = max(1, c.WorkerConcurrency/20)
 	}

@@ -14,7 +14,7 @@ func loadEnv(env map[string]string) (Config, error) {
 	return Load(func(k string) string { return env[k] })
 }
 
-// A real Redis gets 32 fetch loops, the embedded one 2, unless set.
+// A real Redis gets 64 fetch loops, the embedded one 2, unless set.
 func TestWorkerFetchersDefault(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -22,7 +22,7 @@ func TestWorkerFetchersDefault(t *testing.T) {
 		want int
 	}{
 		{map[string]string{}, 2},
-		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, 32},
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, 64},
 		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "WORKER_FETCHERS": "4"}, 4},
 		{map[string]string{"WORKER_FETCHERS": "8"}, 8},
 	} {

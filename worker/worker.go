@@ -299,17 +299,23 @@ func (b broadcaster) InvalidateApp(appID int64) {
 // those round trips (two syscalls on each side) were the largest cost of
 // the worker and of Redis. Through the auto-pipeliner the fetches and
 // acknowledgements of every server and slot in flight share round trips,
-// while a lone command is sent at once (it waits for no batch). The
-// auto-pipeliner belongs to rdb, which closes it. Where rdb has none (a
-// client type go-redis does not pipeline), rdb is returned.
+// while a lone command is sent at once (it waits for no batch). Two batches
+// may be in flight at once, so a fetch loop waits for at most the batch
+// ahead of its own; the order between goroutines, which that gives up,
+// means nothing here (each caller waits for its own command). The
+// auto-pipeliner belongs to rdb, which closes it; rdb caches it, so a later
+// AutoPipeline call on rdb (the ingest API's) gets the same one. Where rdb
+// has none (a client type go-redis does not pipeline), rdb is returned.
 func pipelined(rdb redis.UniversalClient) redis.UniversalClient {
 	c, ok := rdb.(interface {
-		AutoPipeline() (*redis.AutoPipeliner, error)
+		AutoPipelineWithOptions(*redis.AutoPipelineOptions) (*redis.AutoPipeliner, error)
 	})
 	if !ok {
 		return rdb
 	}
-	ap, err := c.AutoPipeline()
+	opts := redis.DefaultBlockingAutoPipelineOptions()
+	opts.MaxConcurrentBatches, opts.Unordered = 2, true
+	ap, err := c.AutoPipelineWithOptions(opts)
 	if err != nil {
 		return rdb
 	}
