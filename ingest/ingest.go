@@ -66,9 +66,11 @@ type Handler struct {
 	client *asynq.Client
 	// batchClient enqueues a batch's tasks through go-redis's auto-pipeliner
 	// when Redis is a *redis.Client (concurrent enqueues leave in one write
-	// and one round trip, as in `enqueue bulk`); else it is client.
+	// and one round trip, as in `enqueue bulk`); else it is client. The
+	// auto-pipeliner is the Redis client's own, cached and shared with the
+	// worker's asynq servers in the same process: the Redis client closes
+	// it, never the handler.
 	batchClient *asynq.Client
-	pipeliner   *redis.AutoPipeliner
 	mux         *http.ServeMux
 	requests    *prometheus.CounterVec
 	latency     prometheus.Histogram
@@ -102,7 +104,7 @@ func New(cfg Config) (*Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ingest: redis auto-pipeline: %w", err)
 		}
-		h.pipeliner, h.batchClient = ap, asynq.NewClientFromRedisClient(ap)
+		h.batchClient = asynq.NewClientFromRedisClient(ap)
 	}
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.requests, h.latency} {
@@ -117,16 +119,13 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Close releases the handler's asynq clients and auto-pipeliner (not the
-// Redis client).
-func (h *Handler) Close() error {
-	err := h.client.Close()
-	if h.pipeliner != nil {
-		h.batchClient.Close() //nolint:errcheck // shares the pipeliner, closed next
-		err = errors.Join(err, h.pipeliner.Close())
-	}
-	return err
-}
+// Close releases the handler. It holds nothing of its own: its asynq
+// clients are made on the caller's Redis client (asynq does not close a
+// shared connection), and the auto-pipeliner is that client's, which a
+// worker in the same process still uses to acknowledge its deliveries
+// while it drains. The caller closes the Redis client, and the
+// auto-pipeliner with it.
+func (h *Handler) Close() error { return nil }
 
 // ServeHTTP checks the bearer token, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

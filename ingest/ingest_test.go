@@ -297,3 +297,22 @@ func sha(s string) string {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// The ingest API and the worker share one Redis client in the worker
+// process, and with it go-redis's cached auto-pipeliner, through which the
+// worker acknowledges its deliveries. The ingest API is shut down first, so
+// closing it must leave that auto-pipeliner working.
+func TestCloseLeavesTheSharedAutoPipelinerOpen(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	ap, err := r.Client.AutoPipeline()
+	require.NoError(t, err)
+	h, err := ingest.New(ingest.Config{Redis: r.Client, Tokens: []string{token}, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	require.NoError(t, h.Close())
+	require.False(t, ap.IsClosed(), "the ingest handler closed the Redis client's auto-pipeliner")
+	same, err := r.Client.AutoPipeline()
+	require.NoError(t, err)
+	require.Same(t, ap, same)
+	require.NoError(t, asynq.NewClientFromRedisClient(ap).Ping())
+}

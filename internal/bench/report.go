@@ -153,7 +153,7 @@ func figureSpecs() []figureSpec {
 		{key: "sql_per_delivery", name: "SQL transactions per delivery (≥ queries)", unit: "/delivery",
 			value:  func(r Round) float64 { return per(r.SQLTransactions, r.Deliveries) },
 			target: &target{text: fmt.Sprintf("≤ 1 (≤ %.2f)", 1+sqlTolerance), ok: atMost(1 + sqlTolerance)}},
-		{key: "redis_rt_beyond_asynq", name: "Redis round trips per delivery beyond asynq's own", unit: "/delivery",
+		{key: "redis_rt_beyond_asynq", name: "Redis round trips per delivery beyond asynq's own (< 0: fewer)", unit: "/delivery",
 			value: func(r Round) float64 {
 				return per(r.EndToEnd.RedisReads, r.EndToEnd.Tasks) - per(r.Ceiling.RedisReads, r.Ceiling.Tasks)
 			},
