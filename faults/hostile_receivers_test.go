@@ -238,7 +238,7 @@ func TestFaultHostileReceivers(t *testing.T) {
 	waitUntil(t, 3*time.Minute, func() bool {
 		q := r.queue()
 		return w.exited() || (q.unfinished() == 0 && q.archived == wantArchived)
-	}, "tasks did not reach their end states: %+v", r.queue())
+	}, "tasks did not reach their end states: %v (want %d archived); the worker's log ends:\n%v", queueNow{r}, wantArchived, tailNow{w})
 	if w.exited() {
 		t.Fatalf("worker exited: %v\n%s", w.err, w.tail(30))
 	}

@@ -139,6 +139,12 @@ func (p *proc) output() string {
 	return string(b)
 }
 
+// tailNow prints the last 40 lines of a process's output when it is
+// printed: for the message of a wait that fails.
+type tailNow struct{ p *proc }
+
+func (t tailNow) String() string { return t.p.tail(40) }
+
 // tail returns the last n lines of the process output.
 func (p *proc) tail(n int) string {
 	lines := strings.Split(strings.TrimRight(p.output(), "\n"), "\n")

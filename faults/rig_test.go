@@ -85,6 +85,12 @@ type queueState struct {
 	pending, active, scheduled, retry, archived int
 }
 
+// queueNow prints the queue's state when it is printed, not when it is
+// passed: for the message of a wait that fails.
+type queueNow struct{ r *rig }
+
+func (q queueNow) String() string { return fmt.Sprintf("%+v", q.r.queue()) }
+
 // unfinished is how many tasks are still to run.
 func (q queueState) unfinished() int { return q.pending + q.active + q.scheduled + q.retry }
 

@@ -117,7 +117,7 @@ func TestFaultUpgradeReceivers(t *testing.T) {
 	waitUntil(t, 3*time.Minute, func() bool {
 		q := r.queue()
 		return w.exited() || (q.unfinished() == 0 && q.archived == hostileApps*perApp)
-	}, "tasks did not reach their end states: %+v", r.queue())
+	}, "tasks did not reach their end states: %v (want %d archived); the worker's log ends:\n%v", queueNow{r}, hostileApps*perApp, tailNow{w})
 	if w.exited() {
 		t.Fatalf("worker exited: %v\n%s", w.err, w.tail(30))
 	}

@@ -104,6 +104,13 @@ type redisTarget struct {
 // resolveRedis picks REDIS_URL, else the worker's embedded Redis: at
 // EMBEDDED_REDIS_ADDR when it is set, else at the address a worker started
 // in the same directory advertised in addrFile, else at the default address.
+// maxRetry is the tasks' asynq MaxRetry: WEBHOOK_MAX_RETRIES, read from the
+// same environment as the worker's, so that a deployment that changes it
+// gets tasks the worker retries that many times and a queue UI that shows
+// that limit (asynq archives a task at its MaxRetry; the worker stops at
+// the lower of the two).
+func maxRetry(cfg config.Config) asynq.Option { return asynq.MaxRetry(cfg.WebhookMaxRetries) }
+
 func resolveRedis(cfg config.Config, e env) (redisTarget, error) {
 	if cfg.RedisURL != "" {
 		opt, err := redisconn.Parse(cfg.RedisURL)
@@ -205,7 +212,7 @@ func resourceChange(cfg config.Config, e env, args []string, stdin io.Reader, st
 	if err != nil {
 		return err
 	}
-	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions()...)
+	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions(maxRetry(cfg))...)
 	target, err := resolveRedis(cfg, e)
 	if err != nil {
 		return err
@@ -411,7 +418,7 @@ func bulk(cfg config.Config, e env, args []string, stdin io.Reader, stdout, stde
 	for range *workers {
 		wg.Go(func() {
 			for l := range lines {
-				task, err := producer.NewTaskFromJSON(l.data, cfg.MaxPayloadBytes)
+				task, err := producer.NewTaskFromJSON(l.data, cfg.MaxPayloadBytes, maxRetry(cfg))
 				if err != nil {
 					bad.Add(1)
 					report("line %d: %v", l.n, err)

@@ -185,6 +185,26 @@ func TestHelpAndRequiredFlags(t *testing.T) {
 
 // resource-change sends --actor and says which Redis it wrote to, without
 // the password.
+// A deployment that changes WEBHOOK_MAX_RETRIES gets tasks whose MaxRetry
+// is that limit, from both commands.
+func TestMaxRetryFollowsWebhookMaxRetries(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	cfg := config.Defaults()
+	cfg.RedisURL = r.URL
+	cfg.WebhookMaxRetries = 30
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, resourceChange(cfg, noEnv(t), []string{"--installation-id", "3", "--event", "issue.created", "--no-check"},
+		nil, &stdout, &stderr))
+	require.NoError(t, bulk(cfg, noEnv(t), nil, strings.NewReader(`{"installation_id":4,"event":"issue.created"}`+"\n"), &stdout, &stderr))
+	infos, err := asynq.NewInspectorFromRedisClient(r.Client).ListPendingTasks(producer.QueueAppPlatform)
+	require.NoError(t, err)
+	require.Len(t, infos, 2)
+	for _, info := range infos {
+		require.Equal(t, 30, info.MaxRetry, "task %s", info.Payload)
+	}
+}
+
 func TestResourceChangeActorAndTarget(t *testing.T) {
 	t.Parallel()
 	r := testenv.NewRedis(t)
