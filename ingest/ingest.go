@@ -56,6 +56,10 @@ type Config struct {
 	Tokens []string
 	// MaxPayloadBytes is MAX_PAYLOAD_BYTES: the largest single payload.
 	MaxPayloadBytes int
+	// MaxRetry is the tasks' asynq MaxRetry: WEBHOOK_MAX_RETRIES, so that
+	// the queue UI shows the limit the worker applies. Zero means
+	// producer.TaskMaxRetry.
+	MaxRetry int
 	// Registerer receives the handler's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -84,6 +88,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = producer.DefaultMaxPayloadBytes
+	}
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = producer.TaskMaxRetry
 	}
 	h := &Handler{
 		cfg:    cfg,
@@ -220,7 +227,7 @@ func (h *Handler) single(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions(asynq.TaskID(id))...)
+	task := asynq.NewTask(producer.TypeResourceChange, b, producer.TaskOptions(asynq.MaxRetry(h.cfg.MaxRetry), asynq.TaskID(id))...)
 	if _, err := h.client.EnqueueContext(ctx, task); err != nil {
 		id = ""
 		h.unavailable(w, "single", err)
@@ -272,7 +279,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request) {
 			results[i].Error = err.Error()
 			continue
 		}
-		tasks = append(tasks, asynq.NewTask(producer.TypeResourceChange, raw, producer.TaskOptions()...))
+		tasks = append(tasks, asynq.NewTask(producer.TypeResourceChange, raw, producer.TaskOptions(asynq.MaxRetry(h.cfg.MaxRetry))...))
 		where = append(where, i)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), enqueueTimeout)

@@ -91,6 +91,7 @@ func TestSingle(t *testing.T) {
 	require.Equal(t, producer.TypeResourceChange, info.Type)
 	require.Equal(t, payload, string(info.Payload))
 	require.Equal(t, producer.TaskTimeout, info.Timeout)
+	require.Equal(t, producer.TaskMaxRetry, info.MaxRetry)
 
 	for _, tt := range []struct {
 		name, body string
@@ -315,4 +316,25 @@ func TestCloseLeavesTheSharedAutoPipelinerOpen(t *testing.T) {
 	require.NoError(t, err)
 	require.Same(t, ap, same)
 	require.NoError(t, asynq.NewClientFromRedisClient(ap).Ping())
+}
+
+// The tasks carry the worker's WEBHOOK_MAX_RETRIES as their MaxRetry, from
+// both endpoints, so the queue UI shows the limit the worker applies.
+func TestMaxRetry(t *testing.T) {
+	t.Parallel()
+	r := testenv.NewRedis(t)
+	h, err := ingest.New(ingest.Config{Redis: r.Client, Tokens: []string{token}, MaxRetry: 30, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := bundle{srv: srv, rdb: r.Client, insp: asynq.NewInspectorFromRedisClient(r.Client)}
+	code, _, v := b.post(t, "/v1/resource-changes", `{"installation_id":1,"event":"issue.created"}`)
+	require.Equal(t, http.StatusAccepted, code, v)
+	code, _, v = b.post(t, "/v1/resource-changes/batch", `[{"installation_id":2,"event":"issue.created"}]`)
+	require.Equal(t, http.StatusOK, code, v)
+	infos := pending(t, b)
+	require.Len(t, infos, 2)
+	for _, info := range infos {
+		require.Equal(t, 30, info.MaxRetry, "task %s", info.Payload)
+	}
 }

@@ -127,7 +127,8 @@ func startIngest(cfg config.Config, rdb redis.UniversalClient, m *metrics.Metric
 	if !cfg.IngestOn() {
 		return nil, nil
 	}
-	h, err := ingest.New(ingest.Config{Redis: rdb, Tokens: cfg.IngestTokens, MaxPayloadBytes: cfg.MaxPayloadBytes, Registerer: m.Registry})
+	h, err := ingest.New(ingest.Config{Redis: rdb, Tokens: cfg.IngestTokens, MaxPayloadBytes: cfg.MaxPayloadBytes,
+		MaxRetry: cfg.WebhookMaxRetries, Registerer: m.Registry})
 	if err != nil {
 		return nil, err
 	}
