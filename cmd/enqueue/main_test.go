@@ -24,13 +24,21 @@ import (
 	"github.com/hookworker/hookworker/redisconn"
 )
 
+// onTestRedis gives t a Redis database of its own and the default
+// configuration pointing at it.
+func onTestRedis(t *testing.T) (*testenv.Redis, config.Config) {
+	t.Helper()
+	r := testenv.NewRedis(t)
+	cfg := config.Defaults()
+	cfg.RedisURL = r.URL
+	return r, cfg
+}
+
 // `enqueue bulk` enqueues every valid line exactly once, byte for byte, and
 // reports each bad line by number without losing the others.
 func TestBulk(t *testing.T) {
 	t.Parallel()
-	r := testenv.NewRedis(t)
-	cfg := config.Defaults()
-	cfg.RedisURL = r.URL
+	r, cfg := onTestRedis(t)
 
 	const good = 2000
 	var in bytes.Buffer
@@ -79,9 +87,7 @@ func TestBulk(t *testing.T) {
 // exit status says how many lines failed.
 func TestBulkOversizedLines(t *testing.T) {
 	t.Parallel()
-	r := testenv.NewRedis(t)
-	cfg := config.Defaults()
-	cfg.RedisURL = r.URL
+	r, cfg := onTestRedis(t)
 	cfg.MaxPayloadBytes = 100 << 10
 
 	payload := func(i, size int) string {
@@ -121,9 +127,7 @@ func TestBulkOversizedLines(t *testing.T) {
 // from a file or from stdin, without reading it whole.
 func TestResourceChangeOversized(t *testing.T) {
 	t.Parallel()
-	r := testenv.NewRedis(t)
-	cfg := config.Defaults()
-	cfg.RedisURL = r.URL
+	r, cfg := onTestRedis(t)
 	cfg.MaxPayloadBytes = 1024
 
 	big := `{"issue":{"title":"` + strings.Repeat("a", 2000) + `"}}`
@@ -189,9 +193,7 @@ func TestHelpAndRequiredFlags(t *testing.T) {
 // is that limit, from both commands.
 func TestMaxRetryFollowsWebhookMaxRetries(t *testing.T) {
 	t.Parallel()
-	r := testenv.NewRedis(t)
-	cfg := config.Defaults()
-	cfg.RedisURL = r.URL
+	r, cfg := onTestRedis(t)
 	cfg.WebhookMaxRetries = 30
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, resourceChange(cfg, noEnv(t), []string{"--installation-id", "3", "--event", "issue.created", "--no-check"},
@@ -207,9 +209,7 @@ func TestMaxRetryFollowsWebhookMaxRetries(t *testing.T) {
 
 func TestResourceChangeActorAndTarget(t *testing.T) {
 	t.Parallel()
-	r := testenv.NewRedis(t)
-	cfg := config.Defaults()
-	cfg.RedisURL = r.URL
+	r, cfg := onTestRedis(t)
 	var stdout, stderr bytes.Buffer
 	err := resourceChange(cfg, noEnv(t), []string{"--installation-id", "3", "--event", "comment.created",
 		"--data", `{"comment":{"id":"1"}}`, "--actor", `{"type":"user","id":"9","name":"Ann"}`}, nil, &stdout, &stderr)
