@@ -40,9 +40,26 @@ func waitWaiting(t *testing.T, s *appSlots, app int64, n int, each func(), msg s
 }
 
 func newTestSlots(initial, maxLimit int) (*appSlots, *fakeClock) {
+	return newTestSlotsAged(initial, maxLimit, 250*time.Millisecond)
+}
+
+// newTestSlotsAged is newTestSlots with its own StuckAge.
+func newTestSlotsAged(initial, maxLimit int, stuckAge time.Duration) (*appSlots, *fakeClock) {
 	c := &fakeClock{t: time.Unix(1_000_000, 0)}
-	return newAppSlots(appSlotsConfig{Initial: initial, Max: maxLimit, StuckAge: 250 * time.Millisecond,
+	return newAppSlots(appSlotsConfig{Initial: initial, Max: maxLimit, StuckAge: stuckAge,
 		Pace: time.Second, MaxDefer: 60 * time.Second, Now: c.now}), c
+}
+
+// hold acquires n slots of app, each of which must be granted.
+func hold(t *testing.T, ctx context.Context, s *appSlots, app int64, n int) []slot {
+	t.Helper()
+	var held []slot
+	for range n {
+		sl, ok, _ := s.acquire(ctx, app)
+		require.True(t, ok)
+		held = append(held, sl)
+	}
+	return held
 }
 
 // An app's limit applies from its first delivery: the first burst for an
@@ -75,12 +92,7 @@ func TestAppSlotsAIMD(t *testing.T) {
 	s, clock := newTestSlots(4, 20)
 	ctx := context.Background()
 	limit := func() int { l, _ := s.snapshot(1); return l.Limit }
-	var held []slot
-	for range 4 {
-		sl, ok, _ := s.acquire(ctx, 1)
-		require.True(t, ok)
-		held = append(held, sl)
-	}
+	held := hold(t, ctx, s, 1, 4)
 	for _, sl := range held {
 		s.release(sl, false)
 	}
@@ -91,12 +103,7 @@ func TestAppSlotsAIMD(t *testing.T) {
 	}
 	require.Equal(t, 20, limit(), "capped at Max (the process concurrency)")
 
-	held = held[:0]
-	for range 10 {
-		sl, ok, _ := s.acquire(ctx, 1)
-		require.True(t, ok)
-		held = append(held, sl)
-	}
+	held = hold(t, ctx, s, 1, 10)
 	clock.add(time.Second)
 	s.release(held[0], true)
 	require.Equal(t, 10, limit(), "a timeout halves the limit")
@@ -146,14 +153,10 @@ func TestAppSlotsWaitForFastApp(t *testing.T) {
 // have run for StuckAge/4 without an answer; the next is deferred at once.
 func TestAppSlotsBoundedWaiters(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
-	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute, Now: clock.now})
+	s, clock := newTestSlotsAged(2, 4, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for range 2 {
-		_, ok, _ := s.acquire(ctx, 1)
-		require.True(t, ok)
-	}
+	hold(t, ctx, s, 1, 2)
 	clock.add(3 * time.Second) // past StuckAge/4, short of looking stuck (StuckAge/2 without an answer)
 	var wg sync.WaitGroup
 	for range 2 {
@@ -173,16 +176,10 @@ func TestAppSlotsBoundedWaiters(t *testing.T) {
 // the first answer).
 func TestAppSlotsFirstWaveWaits(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
-	s := newAppSlots(appSlotsConfig{Initial: 2, Max: 4, StuckAge: 10 * time.Second, Pace: time.Second, MaxDefer: time.Minute, Now: clock.now})
+	s, _ := newTestSlotsAged(2, 4, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var first []slot
-	for range 2 {
-		sl, ok, _ := s.acquire(ctx, 1)
-		require.True(t, ok)
-		first = append(first, sl)
-	}
+	first := hold(t, ctx, s, 1, 2)
 	got := make(chan bool, 5)
 	for range 5 { // over max(limit, Max/2) = 2 waiters
 		go func() {
