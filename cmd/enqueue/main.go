@@ -101,9 +101,6 @@ type redisTarget struct {
 	embedded bool
 }
 
-// resolveRedis picks REDIS_URL, else the worker's embedded Redis: at
-// EMBEDDED_REDIS_ADDR when it is set, else at the address a worker started
-// in the same directory advertised in addrFile, else at the default address.
 // maxRetry is the tasks' asynq MaxRetry: WEBHOOK_MAX_RETRIES, read from the
 // same environment as the worker's, so that a deployment that changes it
 // gets tasks the worker retries that many times and a queue UI that shows
@@ -111,6 +108,9 @@ type redisTarget struct {
 // the lower of the two).
 func maxRetry(cfg config.Config) asynq.Option { return asynq.MaxRetry(cfg.WebhookMaxRetries) }
 
+// resolveRedis picks REDIS_URL, else the worker's embedded Redis: at
+// EMBEDDED_REDIS_ADDR when it is set, else at the address a worker started
+// in the same directory advertised in addrFile, else at the default address.
 func resolveRedis(cfg config.Config, e env) (redisTarget, error) {
 	if cfg.RedisURL != "" {
 		opt, err := redisconn.Parse(cfg.RedisURL)
